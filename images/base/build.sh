@@ -34,14 +34,15 @@ trap 'rm -rf "$work"' EXIT
 log "building $image (mirror $mirror)"
 # Customize hooks: keep systemd quiet in a container (no getty, udev or
 # kernel-facing units), keep apt lean, and drop docs to keep the image small.
-mmdebstrap --variant=minbase --include="$packages" \
+# The package lists stay, as on any installed host: `apt` in --check mode
+# needs them to know what it would install.
+mmdebstrap --variant=minbase --include="$packages" --skip=cleanup/apt/lists \
   --dpkgopt='path-exclude=/usr/share/doc/*' \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --customize-hook='chroot "$1" systemctl mask getty.target console-getty.service systemd-udevd.service systemd-udev-trigger.service systemd-modules-load.service sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount systemd-firstboot.service systemd-remount-fs.service' \
   --customize-hook='echo "APT::Install-Recommends \"false\";" > "$1/etc/apt/apt.conf.d/90caribix-no-recommends"' \
   --customize-hook='rm -f "$1/etc/machine-id" && touch "$1/etc/machine-id"' \
-  --customize-hook='rm -rf "$1/var/lib/apt/lists/"*' \
   bookworm "$work/rootfs.tar" \
   "deb $mirror bookworm main" \
   "deb $mirror bookworm-updates main" \

@@ -1,0 +1,89 @@
+"""Validate the island data from the variables Ansible has merged.
+
+A thin wrapper: the checks live in caribix.validate (unit-tested). This
+plugin gathers what they need - the ``all`` group's data-model variables,
+each host's addresses, the groups, the vault keys - and fails once with
+the numbered list of every problem. It runs on the controller only and
+touches no host.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from caribix.model import POLICY_DEFAULTS, Island, load_siblings
+from caribix.validate import format_report, validate_island
+
+# Variables of the data model read from the ``all`` group.
+ISLAND_VARIABLES = (
+    "caribix_lab_mode",
+    "exchange",
+    "members",
+    "inter_island_links",
+    "caribix_member_port_speeds",
+    "caribix_max_prefix_ceiling",
+    "caribix_member_extra_fields",
+)
+HOST_VARIABLES = (
+    "peering_ipv4",
+    "peering_ipv6",
+    "management_ipv4",
+    "router_id",
+    "switch_platform",
+    "switch_ports",
+)
+
+
+def plain(value):
+    """Ansible's tagged/lazy containers as plain Python values."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    for kind in (int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
+class ActionModule(ActionBase):
+    """caribix_validate_inventory: fail with every data-model problem."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        inventory_dir = task_vars.get("inventory_dir")
+        if not inventory_dir:
+            raise AnsibleActionFail("No inventory: run with -i inventories/<island>")
+        inventory = Path(inventory_dir)
+
+        variables = dict(POLICY_DEFAULTS)
+        for name in ISLAND_VARIABLES:
+            if name in task_vars:
+                variables[name] = plain(self._templar.template(task_vars[name]))
+        groups = {str(group): [str(host) for host in hosts] for group, hosts in task_vars.get("groups", {}).items()}
+        hostvars = task_vars.get("hostvars", {})
+        hosts = {}
+        for host in groups.get("all", []):
+            host_vars = hostvars[host]
+            hosts[host] = {name: plain(host_vars[name]) for name in HOST_VARIABLES if name in host_vars}
+
+        island = Island(inventory=inventory, variables=variables, hosts=hosts, groups=groups)
+        passwords = task_vars.get("vault_bgp_passwords") or {}
+        vault_keys = {str(key) for key in passwords} if hasattr(passwords, "keys") else set()
+        errors = validate_island(island, load_siblings(inventory), vault_keys)
+
+        result["changed"] = False
+        report = format_report(errors, island.inventory.name)
+        if errors:
+            result["failed"] = True
+        result["msg"] = report
+        return result

@@ -1,0 +1,81 @@
+"""Build the bad inventories of tests/negative/ (used by test_validate_negative.py).
+
+Each case is tests/negative/<case>/case.yml, a list of edits applied to a
+copy of the real island inventories (so the cross-island checks see real
+siblings), and expected_error.txt, the exact messages the validator must
+produce, one per line, nothing more and nothing less.
+
+Edits (paths are relative to inventories/, keys dotted, list indexes as
+numbers): ``set`` + ``value``, ``delete``, ``text`` (replace the file's
+content), ``vault_password`` (re-encrypt the file with another password).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+NEGATIVE = REPOSITORY / "tests" / "negative"
+LAB_VAULT_ID = "lab@inventories/lab-vault-password.txt"
+
+
+def case_names() -> list[str]:
+    return sorted(path.name for path in NEGATIVE.iterdir() if (path / "case.yml").is_file())
+
+
+def copy_repository_data(destination: Path) -> None:
+    """The islands, the lab vault password and the shared group_vars/."""
+    shutil.copytree(REPOSITORY / "inventories", destination / "inventories")
+    shutil.copytree(REPOSITORY / "group_vars", destination / "group_vars")
+
+
+def _walk(document: Any, keys: list[str]) -> tuple[Any, Any]:
+    """The container holding the last key, and that key."""
+    node = document
+    for key in keys[:-1]:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    last: Any = keys[-1]
+    return node, (int(last) if isinstance(node, list) else last)
+
+
+def apply_edit(inventories: Path, edit: dict[str, Any]) -> None:
+    path = inventories / edit["file"]
+    if "text" in edit:
+        path.write_text(edit["text"], encoding="utf-8")
+        return
+    if "vault_password" in edit:
+        from ansible.parsing.vault import VaultLib, VaultSecret
+
+        from caribix.model import vault_secrets
+
+        plaintext = VaultLib(vault_secrets([str(inventories / "lab-vault-password.txt").join(["lab@", ""])])).decrypt(path.read_bytes())
+        other = VaultSecret(edit["vault_password"].encode())
+        path.write_bytes(VaultLib([("lab", other)]).encrypt(plaintext, other, vault_id="lab"))
+        return
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    keys = edit.get("set", edit.get("delete")).split(".")
+    node, key = _walk(document, keys)
+    if "set" in edit:
+        node[key] = edit["value"]
+    else:
+        del node[key]
+    path.write_text("---\n" + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+
+def build_case(name: str, destination: Path) -> Path:
+    """Copy the data into ``destination``, apply the case; return the
+    island inventory to validate (relative to ``destination``)."""
+    case = yaml.safe_load((NEGATIVE / name / "case.yml").read_text(encoding="utf-8"))
+    copy_repository_data(destination)
+    for edit in case["edits"]:
+        apply_edit(destination / "inventories", edit)
+    return Path("inventories") / case.get("island", "guadeloupe")
+
+
+def expected_errors(name: str) -> list[str]:
+    text = (NEGATIVE / name / "expected_error.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]

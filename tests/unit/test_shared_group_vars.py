@@ -63,3 +63,24 @@ def test_real_lab_mode_override(probe_copy):
     """group_vars/all/platform.yml says false; each island's exchange.yml says true."""
     for values in host_vars(probe_copy, "guadeloupe").values():
         assert values["caribix_lab_mode"] is True
+
+
+def test_a_playbook_in_playbooks_sees_shared_and_island_values(probe_copy):
+    """The case Ansible gets wrong by default: a playbook in playbooks/ sees
+    root group_vars (below the island's own), also when run from the root."""
+    playbooks = probe_copy / "playbooks"
+    playbooks.mkdir(exist_ok=True)
+    (playbooks / "probe.yml").write_text(
+        "---\n- name: Probe\n  hosts: all\n  gather_facts: false\n  connection: local\n  tasks:\n"
+        "    - name: Show the probe values\n      ansible.builtin.debug:\n"
+        "        msg: \"PROBE {{ inventory_hostname }} {{ caribix_probe_shared }} {{ caribix_probe_overridden }}\"\n"
+    )
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "inventories/saint-martin", "playbooks/probe.yml"],
+        cwd=probe_copy, capture_output=True, text=True,
+        env={**os.environ, "ANSIBLE_CONFIG": str(probe_copy / "ansible.cfg")},
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = [line for line in run.stdout.splitlines() if "PROBE " in line]
+    assert len(lines) == 5
+    assert all("from-root from-saint-martin" in line for line in lines)

@@ -1,0 +1,68 @@
+"""Ansible filters for the fabric roles: thin wrappers over caribix.fabric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ansible.errors import AnsibleFilterError
+
+from caribix.fabric import FabricError, build_fabric, load_island, switch_model, whitebox_config
+from caribix.fabric_render import render_switch
+
+
+def caribix_fabric_switch_model(
+    exchange, members, switch, switch_vars, inter_island_links=None, inventories_dir=None, vtep_addresses=None
+):
+    """The fabric model as one switch sees it (see caribix.fabric.build_fabric).
+
+    ``switch_vars`` are the switch's host_vars (switch_platform,
+    switch_ports, management_ipv4). Remote islands a link of this switch
+    reaches are read from ``inventories_dir`` (their members' MACs for a
+    bridged link, the far switch's address for the tunnel).
+    """
+    try:
+        remotes = {}
+        for link in inter_island_links or []:
+            if link.get("local_switch") != switch or not inventories_dir:
+                continue
+            island = str(link.get("remote_island"))
+            if (Path(inventories_dir) / island).is_dir():
+                remotes[island] = load_island(inventories_dir, island)
+        own_links = [link for link in inter_island_links or [] if link.get("local_switch") == switch]
+        fabric = build_fabric(
+            exchange,
+            members,
+            {switch: dict(switch_vars)},
+            own_links,
+            remote_islands=remotes,
+            vtep_addresses=dict(vtep_addresses or {}),
+            partial=True,
+        )
+        return switch_model(fabric, switch)
+    except FabricError as error:
+        raise AnsibleFilterError(f"caribix_fabric_switch_model: {error}") from error
+
+
+def caribix_fabric_whitebox(model, vxlan_port=4789):
+    """Bridge state, nftables policy data and counter labels for a whitebox switch."""
+    try:
+        return whitebox_config(model, vxlan_port=int(vxlan_port))
+    except FabricError as error:
+        raise AnsibleFilterError(f"caribix_fabric_whitebox: {error}") from error
+
+
+def caribix_fabric_render(model, platform):
+    """A vendor switch configuration (eos, junos) rendered from the model."""
+    try:
+        return render_switch(model, platform)
+    except FabricError as error:
+        raise AnsibleFilterError(f"caribix_fabric_render: {error}") from error
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "caribix_fabric_switch_model": caribix_fabric_switch_model,
+            "caribix_fabric_whitebox": caribix_fabric_whitebox,
+            "caribix_fabric_render": caribix_fabric_render,
+        }

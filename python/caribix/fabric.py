@@ -1,0 +1,478 @@
+"""The switch fabric of one island, derived from the island's data.
+
+Every fact comes from the inventory as the data-model engineer defines it:
+``exchange.peering_lan`` (the LAN), ``members[]`` (who sits on which port,
+with which MAC, speed and addresses), the switches' host_vars
+(``switch_platform``, ``switch_ports``: the hardware) and
+``inter_island_links[]``. Nothing here is typed twice: a port or a MAC exists
+once in members.yml, and the model only arranges it for the backends
+(Linux whitebox, Arista EOS, Juniper Junos).
+
+The model is platform-neutral: a VLAN id is carried for the backends that
+need one (EOS, Junos); the whitebox backend makes one Linux bridge per
+peering LAN and never tags (this kernel has no 802.1Q support anyway).
+
+Bridged inter-island links carry the remote island's members into this
+island's broadcast domain, so the model loads the remote island's member
+list (MACs and addresses) to keep the "static MACs, no learning" rule true
+on the trunk port too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PLATFORMS = ("linux_whitebox", "eos", "junos")
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+# Linux interface names are at most 15 characters (IFNAMSIZ - 1).
+IFNAME_MAX = 15
+
+
+class FabricError(ValueError):
+    """Bad island data for the fabric; the message names file, item and field."""
+
+
+def _fail(where: str, message: str) -> None:
+    raise FabricError(f"{where}: {message}")
+
+
+def normalise_mac(mac: Any, where: str) -> str:
+    text = str(mac).strip().lower().replace("-", ":")
+    if not MAC_RE.match(text):
+        _fail(where, f"mac {mac!r} is not a MAC address like 02:ca:00:01:00:10")
+    if int(text[:2], 16) & 1:
+        _fail(where, f"mac {text} is a multicast address, not a router's")
+    return text
+
+
+def bridge_name(lan_name: str) -> str:
+    """The whitebox bridge for a peering LAN (a Linux interface name)."""
+    name = f"br-{lan_name}"
+    if len(name) > IFNAME_MAX:
+        # Keep it readable and unique enough: the LAN name's tail is the
+        # island-specific part in our naming (gp-peering, sxm-peering...).
+        name = name[:IFNAME_MAX]
+    return name
+
+
+def _port_index(port: str) -> int:
+    match = re.search(r"(\d+)$", port)
+    if not match:
+        raise FabricError(f"switch port {port!r} has no number (expected swpN)")
+    return int(match.group(1))
+
+
+def _member_where(member: dict[str, Any], index: int) -> str:
+    return f"members.yml: member #{index + 1} ({member.get('name', '?')}, AS{member.get('asn', '?')})"
+
+
+def _identity(member: dict[str, Any], where: str, lan: dict[str, Any] | None) -> dict[str, Any]:
+    """Name, ASN, MAC and addresses of a member: what a port admits."""
+    for field in ("name", "asn", "mac", "ipv4"):
+        if member.get(field) in (None, ""):
+            _fail(where, f"field {field} is missing")
+    ipv4 = str(member["ipv4"])
+    ipv6 = str(member["ipv6"]) if member.get("ipv6") else None
+    try:
+        ipv4_addr = ipaddress.IPv4Address(ipv4)
+    except ValueError:
+        _fail(where, f"ipv4 {ipv4!r} is not an IPv4 address")
+    if ipv6:
+        try:
+            ipv6 = str(ipaddress.IPv6Address(ipv6))
+        except ValueError:
+            _fail(where, f"ipv6 {ipv6!r} is not an IPv6 address")
+    if lan is not None:
+        if ipv4_addr not in ipaddress.IPv4Network(lan["ipv4"]):
+            _fail(where, f"ipv4 {ipv4} is outside the peering LAN {lan['ipv4']}")
+        if ipv6 and lan.get("ipv6") and ipaddress.IPv6Address(ipv6) not in ipaddress.IPv6Network(lan["ipv6"]):
+            _fail(where, f"ipv6 {ipv6} is outside the peering LAN {lan['ipv6']}")
+    return {
+        "name": str(member["name"]),
+        "asn": int(member["asn"]),
+        "mac": normalise_mac(member["mac"], where),
+        "ipv4": ipv4,
+        "ipv6": ipv6,
+    }
+
+
+def _lan(exchange: dict[str, Any]) -> dict[str, Any]:
+    where = "exchange.yml: exchange.peering_lan"
+    lan = (exchange or {}).get("peering_lan")
+    if not isinstance(lan, dict):
+        _fail(where, "is missing")
+    for field in ("name", "vlan_id", "ipv4"):
+        if lan.get(field) in (None, ""):
+            _fail(where, f"field {field} is missing")
+    vlan_id = int(lan["vlan_id"])
+    if not 1 <= vlan_id <= 4094:
+        _fail(where, f"vlan_id {vlan_id} is not in 1-4094")
+    name = str(lan["name"])
+    if not re.match(r"^[a-z][a-z0-9-]*$", name):
+        _fail(where, f"name {name!r} must be lower-case letters, digits and dashes")
+    return {
+        "name": name,
+        "vlan_id": vlan_id,
+        "ipv4": str(ipaddress.IPv4Network(str(lan["ipv4"]))),
+        "ipv6": str(ipaddress.IPv6Network(str(lan["ipv6"]))) if lan.get("ipv6") else None,
+        "mtu": int(lan.get("mtu", 1500)),
+        "bridge": bridge_name(name),
+    }
+
+
+def build_fabric(
+    exchange: dict[str, Any],
+    members: list[dict[str, Any]],
+    switches: dict[str, dict[str, Any]],
+    inter_island_links: list[dict[str, Any]] | None = None,
+    remote_islands: dict[str, dict[str, Any]] | None = None,
+    vtep_addresses: dict[str, str] | None = None,
+    partial: bool = False,
+) -> dict[str, Any]:
+    """Build the fabric model of one island.
+
+    ``switches`` maps a switch name to its host_vars (``switch_platform``,
+    ``switch_ports``, ``management_ipv4``). With ``partial`` (a role running
+    on one switch), members on switches not in ``switches`` are skipped
+    instead of being an error. ``remote_islands`` maps an island name to its
+    data as :func:`load_island` returns it; it is needed only for bridged
+    links. ``vtep_addresses`` overrides a switch's tunnel endpoint (default:
+    its management_ipv4), e.g. for the lab's underlay network.
+    """
+    lan = _lan(exchange)
+    vtep_addresses = dict(vtep_addresses or {})
+    model_switches: dict[str, dict[str, Any]] = {}
+    for name, hv in sorted(switches.items()):
+        where = f"host_vars/{name}.yml"
+        platform = hv.get("switch_platform")
+        if platform not in PLATFORMS:
+            _fail(where, f"switch_platform {platform!r} is not one of {', '.join(PLATFORMS)}")
+        ports = hv.get("switch_ports")
+        if not isinstance(ports, dict) or not ports:
+            _fail(where, "switch_ports is missing or empty (port name: max speed in Mb/s)")
+        model_ports = {}
+        for port, max_speed in ports.items():
+            if len(str(port)) > IFNAME_MAX:
+                _fail(where, f"switch_ports: port name {port!r} is longer than {IFNAME_MAX} characters")
+            model_ports[str(port)] = {
+                "name": str(port),
+                "index": _port_index(str(port)),
+                "max_speed": int(max_speed),
+                "role": "unused",
+            }
+        model_switches[name] = {
+            "name": name,
+            "platform": platform,
+            "management_ipv4": hv.get("management_ipv4"),
+            "vtep": vtep_addresses.get(name, hv.get("management_ipv4")),
+            "ports": model_ports,
+        }
+
+    seen_macs: dict[str, str] = {}
+    seen_ports: dict[tuple[str, str], str] = {}
+    seen_ipv4: dict[str, str] = {}
+    seen_ipv6: dict[str, str] = {}
+    for index, member in enumerate(members or []):
+        where = _member_where(member, index)
+        identity = _identity(member, where, lan)
+        for value, seen, label in (
+            (identity["mac"], seen_macs, "mac"),
+            (identity["ipv4"], seen_ipv4, "ipv4"),
+            (identity["ipv6"], seen_ipv6, "ipv6"),
+        ):
+            if value is None:
+                continue
+            if value in seen:
+                _fail(where, f"{label} {value} is already used by {seen[value]}")
+            seen[value] = identity["name"]
+        switch = member.get("switch")
+        port = member.get("port")
+        if not switch or not port:
+            _fail(where, "fields switch and port are required (where the member is connected)")
+        switch, port = str(switch), str(port)
+        if switch not in model_switches:
+            if partial:
+                continue
+            _fail(
+                where,
+                f"switch {switch!r} is not a peering switch of this island ({', '.join(model_switches) or 'none'})",
+            )
+        if (switch, port) in seen_ports:
+            _fail(where, f"port {switch}:{port} is already used by {seen_ports[(switch, port)]}")
+        seen_ports[(switch, port)] = identity["name"]
+        sw_ports = model_switches[switch]["ports"]
+        if port not in sw_ports:
+            _fail(where, f"port {port!r} is not in switch_ports of {switch} ({', '.join(sw_ports)})")
+        speed = int(member.get("speed") or sw_ports[port]["max_speed"])
+        if speed > sw_ports[port]["max_speed"]:
+            _fail(where, f"speed {speed} exceeds port {switch}:{port} maximum {sw_ports[port]['max_speed']}")
+        sw_ports[port].update(
+            {
+                "role": "member",
+                "lan": lan["name"],
+                "speed": speed,
+                "description": f"AS{identity['asn']} {identity['name']}",
+                "member": identity,
+                "identities": [identity],
+            }
+        )
+
+    links = []
+    for index, link in enumerate(inter_island_links or []):
+        where = f"inter_island.yml: inter_island_links #{index + 1} ({link.get('name', '?')})"
+        for field in ("name", "remote_island", "local_switch", "local_port", "remote_switch", "vni"):
+            if link.get(field) in (None, ""):
+                _fail(where, f"field {field} is missing")
+        local_switch, local_port = str(link["local_switch"]), str(link["local_port"])
+        bridged = bool(link.get("bridged", False))
+        vni = int(link["vni"])
+        if not 1 <= vni <= 16777215:
+            _fail(where, f"vni {vni} is not in 1-16777215")
+        model_link = {
+            "name": str(link["name"]),
+            "description": str(link.get("description", link["name"])),
+            "remote_island": str(link["remote_island"]),
+            "local_switch": local_switch,
+            "local_port": local_port,
+            "remote_switch": str(link["remote_switch"]),
+            "vni": vni,
+            "bridged": bridged,
+            "remote_lan": None,
+            "remote_members": [],
+            "remote_vtep": vtep_addresses.get(str(link["remote_switch"])),
+        }
+        remote = (remote_islands or {}).get(model_link["remote_island"])
+        if remote is not None:
+            remote_hv = remote.get("switches", {}).get(model_link["remote_switch"])
+            if remote_hv is None:
+                _fail(
+                    where,
+                    f"remote_switch {model_link['remote_switch']!r} is not a switch of {model_link['remote_island']}",
+                )
+            if model_link["remote_vtep"] is None:
+                model_link["remote_vtep"] = remote_hv.get("management_ipv4")
+            remote_lan = _lan(remote["exchange"])
+            model_link["remote_lan"] = remote_lan
+            if bridged:
+                model_link["remote_members"] = [
+                    _identity(m, f"{model_link['remote_island']} " + _member_where(m, i), remote_lan)
+                    for i, m in enumerate(remote.get("members") or [])
+                ]
+                clash = {m["mac"] for m in model_link["remote_members"]} & set(seen_macs)
+                if clash:
+                    _fail(where, f"bridged link joins two LANs that share MAC(s) {', '.join(sorted(clash))}")
+        elif bridged:
+            _fail(where, f"bridged link needs the data of island {model_link['remote_island']} (its members' MACs)")
+        if local_switch not in model_switches:
+            if partial:
+                links.append(model_link)
+                continue
+            _fail(where, f"local_switch {local_switch!r} is not a peering switch of this island")
+        sw_ports = model_switches[local_switch]["ports"]
+        if local_port not in sw_ports:
+            _fail(where, f"local_port {local_port!r} is not in switch_ports of {local_switch}")
+        if (local_switch, local_port) in seen_ports:
+            _fail(
+                where,
+                f"local_port {local_switch}:{local_port} is already used by member {seen_ports[(local_switch, local_port)]}",
+            )
+        seen_ports[(local_switch, local_port)] = model_link["name"]
+        sw_ports[local_port].update(
+            {
+                "role": "inter_island",
+                "lan": lan["name"] if bridged else None,
+                "speed": sw_ports[local_port]["max_speed"],
+                "description": f"{model_link['description']} ({'bridged' if bridged else 'not bridged'})",
+                "link": model_link["name"],
+                "identities": model_link["remote_members"] if bridged else [],
+            }
+        )
+        if model_link["remote_vtep"] is None or model_switches[local_switch]["vtep"] is None:
+            # Only the whitebox backend tunnels; keep the fact explicit.
+            model_link["tunnel"] = False
+        else:
+            model_link["tunnel"] = True
+        model_link["local_vtep"] = model_switches[local_switch]["vtep"]
+        links.append(model_link)
+
+    for switch in model_switches.values():
+        switch["ports"] = sorted(switch["ports"].values(), key=lambda p: (p["index"], p["name"]))
+
+    return {
+        "island": (exchange or {}).get("island"),
+        "exchange": {"name": exchange.get("name"), "shortname": exchange.get("shortname")},
+        "peering_lan": lan,
+        "switches": model_switches,
+        "inter_island_links": links,
+    }
+
+
+def switch_model(fabric: dict[str, Any], switch: str) -> dict[str, Any]:
+    """One switch's view: its ports, the LAN, its inter-island links."""
+    if switch not in fabric["switches"]:
+        raise FabricError(f"switch {switch!r} is not in the fabric model ({', '.join(fabric['switches'])})")
+    return {
+        "island": fabric["island"],
+        "exchange": fabric["exchange"],
+        "peering_lan": fabric["peering_lan"],
+        "switch": fabric["switches"][switch],
+        "inter_island_links": [l for l in fabric["inter_island_links"] if l["local_switch"] == switch],
+    }
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def load_island(inventories_dir: str | Path, island: str) -> dict[str, Any]:
+    """Read what the fabric needs from inventories/<island>/ (never the vault).
+
+    Switches are the hosts of the ``peering_switches`` group in hosts.yml.
+    """
+    root = Path(inventories_dir) / island
+    if not root.is_dir():
+        raise FabricError(f"inventory {root} does not exist")
+    group_vars = root / "group_vars" / "all"
+    exchange = _load_yaml(group_vars / "exchange.yml").get("exchange")
+    members = _load_yaml(group_vars / "members.yml").get("members", [])
+    links_file = group_vars / "inter_island.yml"
+    links = _load_yaml(links_file).get("inter_island_links", []) if links_file.exists() else []
+    hosts = _load_yaml(root / "hosts.yml")
+    switch_names = sorted(
+        (((hosts.get("all") or {}).get("children") or {}).get("peering_switches") or {}).get("hosts") or {}
+    )
+    switches = {}
+    for name in switch_names:
+        hv_file = root / "host_vars" / f"{name}.yml"
+        switches[name] = _load_yaml(hv_file) if hv_file.exists() else {}
+    return {"exchange": exchange, "members": members, "inter_island_links": links, "switches": switches}
+
+
+def island_fabric(
+    inventories_dir: str | Path, island: str, vtep_addresses: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The full model of one island, with the remote islands its links reach."""
+    data = load_island(inventories_dir, island)
+    remotes = {
+        link["remote_island"]: load_island(inventories_dir, link["remote_island"])
+        for link in data["inter_island_links"]
+        if (Path(inventories_dir) / str(link.get("remote_island"))).is_dir()
+    }
+    return build_fabric(
+        data["exchange"],
+        data["members"],
+        data["switches"],
+        data["inter_island_links"],
+        remote_islands=remotes,
+        vtep_addresses=vtep_addresses,
+    )
+
+
+def islands(inventories_dir: str | Path) -> list[str]:
+    """Island inventories: directories with group_vars/all/exchange.yml."""
+    return sorted(
+        p.name
+        for p in Path(inventories_dir).iterdir()
+        # inventories/template/ is the skeleton for a new island, not an island.
+        if p.name != "template" and (p / "group_vars" / "all" / "exchange.yml").is_file()
+    )
+
+
+# Why a frame is dropped on a whitebox member port, in the order the
+# nftables chain tests them (a frame counts under the first reason only).
+DROP_REASONS = {
+    "source_mac": "source MAC is not the port's registered MAC(s)",
+    "vlan_tag": "802.1Q/802.1ad tagged frame",
+    "lldp": "LLDP (ethertype 0x88cc)",
+    "stp": "STP/RSTP/PVST BPDU",
+    "cdp": "CDP/VTP/DTP (Cisco 01:00:0c:cc:cc:cc)",
+    "link_local": "other IEEE 802.1 link-local frame (01:80:c2:00:00:0x)",
+    "ethertype": "ethertype other than IPv4, ARP, IPv6 (incl. 802.3 LLC/SNAP)",
+    "dhcp": "DHCP (UDP 67/68)",
+    "dhcpv6": "DHCPv6 (UDP 546/547)",
+    "ipv6_ra": "IPv6 router advertisement or solicitation",
+    "redirect": "ICMP or ICMPv6 redirect",
+    "arp_spoof": "ARP whose sender MAC/IPv4 is not the port's member",
+    "nd_spoof": "IPv6 ND for an address that is not the port's member's",
+    "multicast": "broadcast/multicast other than ARP and ND",
+    "storm": "ARP/ND broadcast/multicast above the rate limit",
+}
+
+
+def _counter(port: str, reason: str) -> str:
+    return f"{port}_{reason}"
+
+
+def whitebox_config(model: dict[str, Any], vxlan_port: int = 4789) -> dict[str, Any]:
+    """What the Linux whitebox backend needs from one switch's model.
+
+    ``links``: the desired bridge state for :mod:`caribix.fabric_linux`;
+    ``filtered_ports``: ports the nftables policy covers, with the admitted
+    identities; ``unused_ports``: switch ports in no LAN (dropped);
+    ``counters``: nftables counter name -> metric labels.
+    """
+    switch = model["switch"]
+    lan = model["peering_lan"]
+    links_by_port = {link["local_port"]: link for link in model["inter_island_links"]}
+    bridge_ports, standalone, filtered, unused = [], [], [], []
+    counters: dict[str, dict[str, str]] = {}
+    for port in switch["ports"]:
+        name = port["name"]
+        link = links_by_port.get(name)
+        vxlan = None
+        if link is not None:
+            if not link.get("local_vtep") or not link.get("remote_vtep"):
+                raise FabricError(
+                    f"inter_island_links {link['name']}: no tunnel endpoint for "
+                    f"{link['local_switch'] if not link.get('local_vtep') else link['remote_switch']} "
+                    "(management_ipv4 or a vtep address override)"
+                )
+            vxlan = {"id": link["vni"], "local": link["local_vtep"], "remote": link["remote_vtep"], "port": vxlan_port}
+        if port["role"] == "unused" or (port["role"] == "inter_island" and not port.get("lan")):
+            unused.append(name)
+            if vxlan is not None:
+                standalone.append({"name": name, "mtu": lan["mtu"], "vxlan": vxlan})
+            continue
+        identities = port["identities"]
+        entry = {"name": name, "macs": [i["mac"] for i in identities]}
+        if vxlan is not None:
+            entry["vxlan"] = vxlan
+        bridge_ports.append(entry)
+        member_label = port["member"]["name"] if port["role"] == "member" else f"inter-island {port['link']}"
+        filtered.append(
+            {
+                "name": name,
+                "role": port["role"],
+                "label": member_label,
+                "macs": [i["mac"] for i in identities],
+                "arp_pairs": [(i["mac"], i["ipv4"]) for i in identities],
+                "ipv6": [i["ipv6"] for i in identities if i["ipv6"]],
+                "ipv6_hex": [f"0x{int(ipaddress.IPv6Address(i['ipv6'])):032x}" for i in identities if i["ipv6"]],
+                "counters": {reason: _counter(name, reason) for reason in DROP_REASONS},
+            }
+        )
+        for reason in DROP_REASONS:
+            counters[_counter(name, reason)] = {
+                "switch": switch["name"],
+                "port": name,
+                "member": member_label,
+                "reason": reason,
+            }
+    counters["unused_port"] = {"switch": switch["name"], "port": "unused", "member": "", "reason": "unused_port"}
+    return {
+        "links": {
+            "bridges": [{"name": lan["bridge"], "mtu": lan["mtu"], "ports": bridge_ports}],
+            "standalone": standalone,
+        },
+        "bridge": lan["bridge"],
+        "filtered_ports": filtered,
+        "unused_ports": unused,
+        "counters": counters,
+        "reasons": DROP_REASONS,
+    }

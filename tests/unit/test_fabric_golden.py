@@ -1,0 +1,100 @@
+"""Golden vendor configs (like AVD's intended/configs): rendered == committed.
+
+A failure here means a template or the island data changed without the
+golden files being regenerated and reviewed. After reviewing the diff
+printed below, regenerate with ``python -m caribix.fabric_render --write``.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from caribix.fabric import islands
+from caribix.fabric_render import GOLDEN_DIR, INVENTORIES_DIR, golden_diff, render_all, render_switch
+
+
+def test_golden_configs_match_a_fresh_rendering():
+    diffs = golden_diff()
+    assert not diffs, "golden/ is stale; review and run python -m caribix.fabric_render --write\n" + "".join(diffs)
+
+
+@pytest.mark.parametrize("platform", ["eos", "junos"])
+def test_every_island_switch_has_a_golden_config(platform):
+    for island in islands(INVENTORIES_DIR):
+        assert list((GOLDEN_DIR / island).glob(f"*.{platform}.cfg")), f"no {platform} config for {island}"
+
+
+def test_a_data_change_shows_up_as_a_diff(tmp_path):
+    inventories = tmp_path / "inventories"
+    shutil.copytree(INVENTORIES_DIR, inventories)
+    members = inventories / "guadeloupe" / "group_vars" / "all" / "members.yml"
+    members.write_text(members.read_text().replace('"02:ca:00:01:00:10"', '"02:ca:00:01:00:99"'))
+    diffs = golden_diff(inventories_dir=inventories)
+    changed = "".join(diffs)
+    assert "golden/guadeloupe/gp-sw1.eos.cfg" in changed and "golden/guadeloupe/gp-sw1.junos.cfg" in changed
+    assert "+mac address-table static 02ca.0001.0099 vlan 100 interface Ethernet1" in changed
+    assert "saint-martin" not in changed
+
+
+def test_rendered_configs_carry_the_policy():
+    rendered = render_all()
+    eos = rendered["guadeloupe/gp-sw1.eos.cfg"]
+    assert "interface Ethernet1\n   description AS64500 Karukera Telecom\n" in eos
+    assert "   switchport port-security mac-address maximum 1\n" in eos
+    assert "   no lldp transmit\n" in eos and "   spanning-tree bpdufilter enable\n" in eos
+    assert "   storm-control broadcast level pps 100\n" in eos
+    assert "ip source binding 192.0.2.10 02ca.0001.0010 vlan 100 interface Ethernet1\n" in eos
+    # Basse-Terre Networks runs 1G on a 10G port.
+    assert "interface Ethernet2\n   description AS64501 Basse-Terre Networks\n   speed forced 1gfull\n" in eos
+    junos = rendered["saint-martin/sxm-sw1.junos.cfg"]
+    assert "set vlans sxm-peering vlan-id 200\n" in junos
+    assert "set switch-options interface xe-0/0/0.0 interface-mac-limit 1 packet-action drop\n" in junos
+    assert "set protocols lldp interface xe-0/0/0 disable\n" in junos
+    # The bridged TelEm link admits Saint-Barthelemy's four members; the
+    # unbridged link to Guadeloupe is disabled.
+    assert "set switch-options interface xe-0/0/6.0 interface-mac-limit 4 packet-action drop\n" in junos
+    assert "set interfaces xe-0/0/7 disable\n" in junos
+
+
+def test_unknown_platform_is_refused():
+    from caribix.fabric import FabricError, island_fabric, switch_model
+
+    model = switch_model(island_fabric(INVENTORIES_DIR, "guadeloupe"), "gp-sw1")
+    with pytest.raises(FabricError, match="no vendor renderer"):
+        render_switch(model, "nxos")
+
+
+@pytest.mark.parametrize(
+    ("island", "switch", "platform"), [("guadeloupe", "gp-sw1", "eos"), ("saint-martin", "sxm-sw1", "junos")]
+)
+def test_the_ansible_role_renders_the_golden_file(tmp_path, island, switch, platform):
+    """playbooks/fabric.yml (fabric_vendor) writes exactly what golden/ holds."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    playbook = Path(sys.executable).with_name("ansible-playbook")
+    result = subprocess.run(
+        [
+            str(playbook),
+            "-i",
+            f"inventories/{island}",
+            "playbooks/fabric.yml",
+            "-e",
+            f"switch_platform={platform}",
+            "-e",
+            f"fabric_vendor_build_dir={tmp_path}",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rendered = (tmp_path / f"{switch}.{platform}.cfg").read_text()
+    assert rendered == (GOLDEN_DIR / island / f"{switch}.{platform}.cfg").read_text()

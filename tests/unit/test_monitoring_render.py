@@ -1,0 +1,80 @@
+"""The monitoring role's configuration, rendered for each real island and checked by the real tools.
+
+Runs tests/unit/monitoring_render.yml (templates only, on the controller)
+against inventories/<island>, then amtool and promtool check what the monitoring host would receive
+(the blackbox modules are checked on the host, in molecule/monitoring).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ISLANDS = sorted(path.name for path in (ROOT / "inventories").iterdir() if (path / "hosts.yml").exists())
+
+
+@pytest.fixture(scope="module", params=ISLANDS)
+def rendered(request, tmp_path_factory):
+    directory = tmp_path_factory.mktemp(request.param)
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "ansible-playbook") if (ROOT / ".venv" / "bin" / "ansible-playbook").exists() else "ansible-playbook",
+         "-i", f"inventories/{request.param}", "tests/unit/monitoring_render.yml"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CARIBIX_RENDER_DIR": str(directory), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (host_file,) = directory.glob("*-prometheus.yml")
+    prefix = host_file.name.removesuffix("prometheus.yml")
+    return request.param, directory, prefix
+
+
+def test_alertmanager_config_passes_amtool(rendered):
+    island, directory, prefix = rendered
+    if not shutil.which("amtool"):
+        pytest.skip("amtool (prometheus-alertmanager) not installed")
+    path = directory / f"{prefix}alertmanager.yml"
+    result = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(path.read_text())
+    # Secrets came out of the island's vault, for the island's receiver.
+    receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
+    assert set(receivers) == {f"{island}-noc", f"{island}-noc-critical"}
+    assert receivers[f"{island}-noc-critical"]["webhook_configs"][0]["url"].startswith(f"https://chat.caribix.example/hooks/noc-{island}?token=")
+    assert config["global"]["smtp_auth_password"] == f"lab-smtp-password-{island}"
+    assert "webhook_configs" not in receivers[f"{island}-noc"]
+
+
+def test_rules_pass_promtool(rendered):
+    _, directory, prefix = rendered
+    if not shutil.which("promtool"):
+        pytest.skip("promtool (prometheus) not installed")
+    result = subprocess.run(["promtool", "check", "rules", str(directory / f"{prefix}caribix-alerts.rules.yml")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_config_relabels_every_member(rendered):
+    island, directory, prefix = rendered
+    config = yaml.safe_load((directory / f"{prefix}prometheus.yml").read_text())
+    members = yaml.safe_load((ROOT / "inventories" / island / "group_vars" / "all" / "members.yml").read_text())["members"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"prometheus", "alertmanager", "node", "bird", "blackbox_icmp", "blackbox_http", "sflow"}
+    bird_members = {rule["replacement"] for rule in jobs["bird"]["metric_relabel_configs"] if rule.get("target_label") == "member"}
+    assert bird_members == {member["name"] for member in members}
+    port_rules = {(rule["regex"], rule["replacement"]) for rule in jobs["node"]["metric_relabel_configs"] if rule.get("target_label") == "member"}
+    assert {replacement for _, replacement in port_rules} == {member["name"] for member in members}
+    assert config["global"]["external_labels"] == {"island": island}
+
+
+def test_targets_cover_the_island(rendered):
+    island, directory, prefix = rendered
+    targets = json.loads((directory / f"{prefix}targets.json").read_text())
+    assert targets["island"] == island
+    assert targets["bird"] and targets["icmp"] and targets["node"]
+

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Route-server build/load benchmark (not a test; results go in docs/route-servers.md).
+
+For synthetic exchanges of N members (full policy: IRR origin+prefix sets,
+RPKI over RTR, max-prefix, roles, blackhole, graceful shutdown, the
+too-many-communities hook, lab relaxations off) it measures:
+
+* build: caribix.routeserver.build (snapshot load + age check + cache
+  seeding + arouteserver + post-processing) and arouteserver alone on
+  the same input (its share of the build), as a ratio;
+* parse: ``bird -p -c`` on our config and on arouteserver's raw output;
+* load: ``birdc configure`` of a running BIRD (in its own network
+  namespace, ``unshare -n``: nothing listens on the host) from an empty
+  config, and BIRD's memory afterwards (``birdc show memory`` total, RSS).
+
+Variants (``--variant``) test configuration choices that cut BIRD's parse
+time (see docs/route-servers.md):
+
+* ``full``       the production policy;
+* ``per-af``     one BIRD per address family (arouteserver --ip-ver 4/6),
+                 i.e. half the filters per config: sum of both is reported;
+* ``no-tag-as-set`` no informational AS-SET tagging communities.
+
+Synthetic data: member i has ASN 4200000000+i (private use), one customer
+ASN, ``--prefixes`` IPv4 and IPv6 route objects per ASN in 10.0.0.0/8 and
+2001:db8::/32 (config only: nothing is announced), addresses in the
+benchmarking range 198.18.0.0/15 and 2001:db8:ffff::/64.
+
+    .venv/bin/python benchmarks/route_server_bench.py --sizes 10 100 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import netaddr
+
+from caribix import routeserver as rs
+
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def synthetic(n: int, prefixes_per_asn: int) -> tuple[dict, list, dict]:
+    exchange = {
+        "shortname": f"BENCH-{n}",
+        "island": "bench",
+        "route_server_asn": 64496,
+        "peering_lan": {"ipv4": "198.18.0.0/15", "ipv6": "2001:db8:ffff::/64"},
+    }
+    members, as_sets, routes, networks = [], {}, {}, {}
+    v4_blocks = netaddr.IPNetwork("10.0.0.0/8").subnet(24)
+    v6_blocks = netaddr.IPNetwork("2001:db8::/32").subnet(48)
+    lan4 = netaddr.IPNetwork("198.18.0.0/15")
+    for i in range(n):
+        asn, customer = 4200000000 + 2 * i, 4200000000 + 2 * i + 1
+        name = f"AS-BENCH{i}"
+        members.append(
+            {
+                "name": f"Member {i}",
+                "asn": asn,
+                "as_set": name,
+                "ipv4": str(lan4[10 + i]),
+                "ipv6": f"2001:db8:ffff::{10 + i:x}",
+                "max_prefix": {"ipv4": 100, "ipv6": 50},
+                "route_server": True,
+            }
+        )
+        as_sets[name] = [asn, customer]
+        for a in (asn, customer):
+            routes[str(a)] = [str(next(v4_blocks)) for _ in range(prefixes_per_asn)] + [
+                str(next(v6_blocks)) for _ in range(prefixes_per_asn)
+            ]
+            networks[str(a)] = {"info_prefixes4": 10, "info_prefixes6": 5, "irr_as_set": name}
+        networks[str(customer)]["info_never_via_route_servers"] = i % 50 == 0
+    roas = [
+        {"asn": int(a), "prefix": p[0], "maxLength": netaddr.IPNetwork(p[0]).prefixlen, "ta": "bench"}
+        for a, p in list(routes.items())[::2]
+    ]
+    snapshot = {
+        "irr.json": {"as_sets": as_sets, "route_objects": routes},
+        "peeringdb.json": {"networks": networks},
+        "vrps.json": {"metadata": {}, "roas": roas},
+    }
+    return exchange, members, snapshot
+
+
+def write_snapshot(directory: Path, snapshot: dict) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in snapshot.items():
+        (directory / name).write_text(json.dumps(data))
+    parts = "\n".join(f"  {p}: {{fetched_at: '{NOW}', source: bench}}" for p in rs.SNAPSHOT_PARTS)
+    (directory / "metadata.yml").write_text(f"island: bench\nparts:\n{parts}\n")
+
+
+def timed(cmd: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
+    return time.monotonic() - start, proc
+
+
+class Bird:
+    """A BIRD daemon in its own network namespace, for configure timings."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.sock = workdir / "bird.ctl"
+        self.conf = workdir / "live.conf"
+        self.conf.write_text("router id 192.0.2.250;\nprotocol device {}\n")
+        self.proc = subprocess.Popen(
+            ["unshare", "-n", "bird", "-f", "-c", str(self.conf), "-s", str(self.sock)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(100):
+            if self.sock.exists():
+                break
+            time.sleep(0.05)
+
+    def birdc(self, *args: str, timeout: float = 3600) -> str:
+        return subprocess.run(
+            ["birdc", "-s", str(self.sock), *args], capture_output=True, text=True, check=False, timeout=timeout
+        ).stdout
+
+    def configure(self, config: str) -> tuple[float, str]:
+        self.conf.write_text(config)
+        start = time.monotonic()
+        out = self.birdc("configure")
+        # "Reconfiguration in progress": wait until BIRD answers again.
+        while "in progress" in out and "Reconfigured" not in out:
+            time.sleep(0.2)
+            if "ready" in self.birdc("show", "status"):
+                break
+        return time.monotonic() - start, out
+
+    def memory(self) -> tuple[str, int]:
+        total = re.search(r"Total:\s+(\S+\s*\S*)", self.birdc("show", "memory"))
+        rss = 0
+        status = Path(f"/proc/{self.child_pid()}/status")
+        if status.exists():
+            m = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
+            rss = int(m.group(1)) if m else 0
+        return (total.group(1).strip() if total else "?"), rss
+
+    def child_pid(self) -> int:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False).stdout
+        return int(out.split()[0]) if out.split() else self.proc.pid
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def one_build(exchange, members, snapshot_dir: Path, workdir: Path, policy: dict, ip_ver: int | None = None):
+    data = {"exchange": exchange, "members": members, "router_id": "192.0.2.250", "lab_mode": False, "policy": policy}
+    if ip_ver:
+        data["members"] = [dict(m, **({"ipv6": None} if ip_ver == 4 else {"ipv4": None})) for m in members]
+    start = time.monotonic()
+    result = rs.build(data, snapshot_dir, workdir)
+    total = time.monotonic() - start
+    return total, result
+
+
+def bench(n: int, variant: str, prefixes: int, keep: Path | None, repeat: int = 3) -> dict:
+    exchange, members, snapshot = synthetic(n, prefixes)
+    tmp = Path(tempfile.mkdtemp(prefix=f"rsbench-{n}-"))
+    row: dict = {"members": n, "variant": variant}
+    try:
+        write_snapshot(tmp / "snapshot", snapshot)
+        policy = {"snapshot_max_age_hours": {p: {"warn": 1, "fail": 2} for p in rs.SNAPSHOT_PARTS}}
+        if variant == "no-tag-as-set":
+            policy["irr_tag_as_set"] = False
+        ip_vers = [4, 6] if variant == "per-af" else [None]
+        build_s = ars_s = parse_s = raw_parse_s = conf_s = 0.0
+        mem, rss = [], 0
+        for ip_ver in ip_vers:
+            work = tmp / f"build{ip_ver or ''}"
+            total, result = one_build(exchange, members, tmp / "snapshot", work, policy, ip_ver)
+            build_s += total
+            ars_s += result.timings["arouteserver_s"]
+            conf = work / "bird.conf"
+            conf.write_text(result.config)
+            raw = (work / "arouteserver-output.conf").read_text()
+            local = work / "local"
+            local.mkdir(exist_ok=True)
+            (local / "rpki_rtr_config.local").write_text(rs.rtr_config(8282))
+            (local / "header.local").write_text(rs.hook_config(100))
+            raw_conf = work / "raw.conf"
+            raw_conf.write_text(raw.replace(rs._LOCAL_DIR_MARKER, str(local)))
+            # Alternate the two parses and keep the fastest of each: on a
+            # shared machine a single run mostly measures the neighbours.
+            ours, theirs = [], []
+            for _ in range(repeat):
+                t, proc = timed(["bird", "-p", "-c", str(conf)])
+                if proc.returncode != 0:
+                    raise RuntimeError(f"bird -p failed: {proc.stderr}")
+                ours.append(t)
+                t, proc = timed(["bird", "-p", "-c", str(raw_conf)])
+                theirs.append(t if proc.returncode == 0 else float("nan"))
+            parse_s += min(ours)
+            raw_parse_s += min(theirs)
+            bird = Bird(work)
+            try:
+                t, out = bird.configure(result.config)
+                if "Reconfigured" not in out and "in progress" not in out:
+                    raise RuntimeError(f"birdc configure: {out}")
+                conf_s += t
+                total_mem, this_rss = bird.memory()
+                mem.append(total_mem)
+                rss += this_rss
+            finally:
+                bird.stop()
+            if keep:
+                shutil.copy(conf, keep / f"bird-{n}-{variant}-{ip_ver or 'both'}.conf")
+        row.update(
+            {
+                "build_s": round(build_s, 2),
+                "arouteserver_s": round(ars_s, 2),
+                "build_ratio": round(build_s / ars_s, 2) if ars_s else None,
+                "bird_p_s": round(parse_s, 2),
+                "bird_p_arouteserver_raw_s": round(raw_parse_s, 2),
+                "parse_ratio": round(parse_s / raw_parse_s, 2) if raw_parse_s else None,
+                "configure_s": round(conf_s, 2),
+                "bird_memory": " + ".join(mem),
+                "bird_rss_mib": round(rss / 1024, 1),
+                "config_lines": sum(len((tmp / f"build{v or ''}" / "bird.conf").read_text().splitlines()) for v in ip_vers),
+            }
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500, 1000])
+    parser.add_argument("--variants", nargs="+", default=["full"], choices=["full", "per-af", "no-tag-as-set"])
+    parser.add_argument("--prefixes", type=int, default=5, help="IPv4 and IPv6 route objects per ASN")
+    parser.add_argument("--keep", type=Path, help="copy the built configs here")
+    parser.add_argument("--repeat", type=int, default=3, help="bird -p runs per config (fastest is kept)")
+    parser.add_argument("--json", action="store_true", help="JSON lines instead of a Markdown table")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (unshare -n for the BIRD under test)", file=sys.stderr)
+        return 2
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    print(f"<!-- {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f}, "
+          f"{os.cpu_count()} CPUs, BIRD {subprocess.run(['bird', '--version'], capture_output=True, text=True).stderr.split()[-1]} -->")
+    columns = ["members", "variant", "build_s", "arouteserver_s", "build_ratio", "bird_p_s",
+               "bird_p_arouteserver_raw_s", "parse_ratio", "configure_s", "bird_memory", "bird_rss_mib", "config_lines"]
+    if not args.json:
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
+    for n in args.sizes:
+        for variant in args.variants:
+            row = bench(n, variant, args.prefixes, args.keep, args.repeat)
+            if args.json:
+                print(json.dumps(row), flush=True)
+            else:
+                print("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Route servers against real member routers (BIRD), driven by fixture_routes.yml.
+
+Every announced route is checked on both route servers and at a member
+that should (or should not) receive it. Hosts are reached with
+testinfra's docker backend by container name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+SCENARIO = Path(__file__).resolve().parent.parent
+FIXTURE = yaml.safe_load((SCENARIO / "vars" / "fixture_routes.yml").read_text())["fixture_members"]
+EXCHANGE = yaml.safe_load((SCENARIO / "group_vars/all/exchange.yml").read_text())["exchange"]
+MEMBERS = yaml.safe_load((SCENARIO / "group_vars/all/members.yml").read_text())["members"]
+RS_ASN = EXCHANGE["route_server_asn"]
+ROUTE_SERVERS = ["rs-gp-rs1", "rs-gp-rs2"]
+MEMBER_ADDR = {m["asn"]: m for m in MEMBERS}
+
+testinfra_hosts = ["rs-gp-rs1"]  # the checks below pick their own hosts
+
+
+@lru_cache(maxsize=None)
+def node(name: str):
+    return testinfra.get_host(f"docker://{name}")
+
+
+def birdc(name: str, command: str) -> str:
+    result = node(name).run(f"birdc -r {command}")
+    # birdc exits 1 on an error reply; "Network not found" is an answer.
+    assert result.rc == 0 or "Network not found" in result.stdout, f"{name}: birdc {command}: {result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def protocols(name: str) -> dict[str, dict[str, str]]:
+    """birdc show protocols -> {name: {state, since, info}} for BGP protocols."""
+    rows = {}
+    for line in birdc(name, "show protocols").splitlines():
+        m = re.match(r"^(\S+)\s+BGP\s+\S+\s+(\S+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\S*\s*(.*)$", line)
+        if m:
+            rows[m.group(1)] = {"state": m.group(2), "since": m.group(3), "info": m.group(4).strip()}
+    return rows
+
+
+def routes(name: str, prefix: str, extra: str = "") -> list[dict[str, str]]:
+    """Entries of `show route <prefix> [filtered] all` as attribute dicts."""
+    out = birdc(name, f"show route {prefix} {extra} all")
+    entries: list[dict[str, str]] = []
+    for line in out.splitlines():
+        head = re.match(r"^(\S+)?\s+(unicast|blackhole|unreachable|prohibited)\s+\[(\S+)", line)
+        if head:
+            entries.append({"protocol": head.group(3)})
+            continue
+        attr = re.match(r"^\s+(BGP\.\w+|Type):\s*(.*)$", line)
+        if attr and entries:
+            entries[-1][attr.group(1)] = attr.group(2).strip()
+    return entries
+
+
+def receiver_for(asn: int) -> int:
+    return 64501 if asn != 64501 else 64500
+
+
+def path_of(route: dict) -> str:
+    return " ".join(str(a) for a in route["path"] * route.get("path_repeat", 1))
+
+
+def cases(expect_filter):
+    for asn, member in FIXTURE.items():
+        for route in member["routes"]:
+            if expect_filter(route["expect"]):
+                yield pytest.param(asn, route, id=f"AS{asn}-{route['prefix']}-{route.get('note', route['expect'])}")
+
+
+def family(prefix: str) -> int:
+    return ipaddress.ip_network(prefix).version
+
+
+# ------------------------------------------------------------------ sessions
+
+
+@pytest.mark.parametrize("rs", ROUTE_SERVERS)
+def test_every_member_session_is_established(rs):
+    rows = protocols(rs)
+    expected = {f"AS{m['asn']}_{i}" for m in MEMBERS if m.get("route_server") for i in (1, 2)}
+    assert expected <= set(rows), f"{rs}: missing sessions {expected - set(rows)}"
+    down = {n: r for n, r in rows.items() if n in expected and r["state"] != "up"}
+    assert not down, f"{rs}: sessions not up: {down}"
+    for n in expected:
+        assert "Established" in rows[n]["info"], f"{rs}: {n} is {rows[n]['info']}"
+
+
+@pytest.mark.parametrize("rs", ROUTE_SERVERS)
+def test_rpki_comes_over_rtr_from_stayrtr(rs):
+    out = birdc(rs, "show protocols RPKI_stayrtr")
+    assert "Established" in out, out
+    counts = [birdc(rs, f"show route table RPKI{v} count") for v in (4, 6)]
+    total = sum(int(re.search(r"(\d+) of \d+ routes", c).group(1)) for c in counts)
+    vrps = (SCENARIO / "snapshot/vrps.json").read_text()
+    assert total == vrps.count('"prefix"')
+
+
+@pytest.mark.parametrize("rs", ROUTE_SERVERS)
+def test_bgp_is_allowed_from_the_peering_lan_only(rs):
+    rules = node(rs).run("nft list chain inet caribix_host input").stdout
+    lan4 = EXCHANGE["peering_lan"]["ipv4"]
+    lan6 = EXCHANGE["peering_lan"]["ipv6"]
+    assert re.search(rf"ip saddr {re.escape(lan4)} tcp dport 179 accept", rules), rules
+    assert re.search(rf"ip6 saddr {re.escape(lan6)} tcp dport 179 accept", rules), rules
+
+
+def test_passwords_stay_out_of_the_config():
+    config = node("rs-gp-rs1").file("/etc/bird/bird.conf").content_string
+    assert "password" not in config
+    secret = node("rs-gp-rs1").file("/etc/bird/route-server-secrets/AS64500-gp-as64500.conf")
+    assert secret.exists and secret.mode == 0o640 and secret.group == "bird"
+
+
+# ------------------------------------------------------------------ routes
+
+
+@pytest.mark.parametrize("asn,route", list(cases(lambda e: e == "accepted")))
+def test_valid_route_reaches_other_members_transparently(asn, route):
+    receiver = f"rs-member-{receiver_for(asn)}"
+    got = [e for e in routes(receiver, route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+    assert len(got) == len(ROUTE_SERVERS), f"{receiver}: {route['prefix']} via both route servers: {got}"
+    nh = MEMBER_ADDR[asn]["ipv4" if family(route["prefix"]) == 4 else "ipv6"]
+    for entry in got:
+        # The route server adds no ASN and keeps the member's next hop.
+        assert entry["BGP.next_hop"].split()[0] == nh, entry
+        assert str(RS_ASN) not in entry["BGP.as_path"].split()
+
+
+@pytest.mark.parametrize("asn,route", list(cases(lambda e: isinstance(e, int))))
+@pytest.mark.parametrize("rs", ROUTE_SERVERS)
+def test_invalid_route_is_kept_filtered_with_its_reason(rs, asn, route):
+    sender_proto = f"AS{asn}_{1 if family(route['prefix']) == 4 else 2}"
+    filtered = [
+        e for e in routes(rs, route["prefix"], f"filtered protocol {sender_proto}") if e.get("BGP.as_path") == path_of(route)
+    ]
+    assert filtered, f"{rs}: {route['prefix']} from {sender_proto} is not among the filtered routes"
+    communities = filtered[0].get("BGP.large_community", "")
+    assert f"({RS_ASN}, 1101, 0)" in communities, communities
+    assert f"({RS_ASN}, 1101, {route['expect']})" in communities, f"{route.get('note')}: {communities}"
+    assert f"({RS_ASN}, 1102, {asn})" in communities, communities
+
+
+@pytest.mark.parametrize("asn,route", list(cases(lambda e: isinstance(e, int))))
+def test_invalid_route_is_not_exported(asn, route):
+    receiver = f"rs-member-{receiver_for(asn)}"
+    leaked = [e for e in routes(receiver, route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+    assert not leaked, f"{receiver} received {route['prefix']} ({route.get('note')}): {leaked}"
+
+
+@pytest.mark.parametrize("asn,route", list(cases(lambda e: e == "blackhole")))
+def test_blackhole_route_is_propagated_with_blackhole_and_no_export(asn, route):
+    receiver = f"rs-member-{receiver_for(asn)}"
+    got = [e for e in routes(receiver, route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+    assert len(got) == len(ROUTE_SERVERS), got
+    for entry in got:
+        assert "(65535,666)" in entry["BGP.community"].replace(" ", ""), entry
+        assert "(65535,65281)" in entry["BGP.community"].replace(" ", ""), entry
+
+
+@pytest.mark.parametrize("asn,route", list(cases(lambda e: e == "graceful_shutdown")))
+def test_graceful_shutdown_route_gets_local_pref_zero(asn, route):
+    for rs in ROUTE_SERVERS:
+        got = [e for e in routes(rs, route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+        assert got and got[0]["BGP.local_pref"] == "0", f"{rs}: {got}"
+    receiver = f"rs-member-{receiver_for(asn)}"
+    got = [e for e in routes(receiver, route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+    assert got and "(65535,0)" in got[0]["BGP.community"].replace(" ", ""), got
+
+
+@pytest.mark.parametrize("asn,route", list(cases(lambda e: e == "not_to_64501")))
+def test_do_not_announce_community_is_honoured(asn, route):
+    assert not [e for e in routes("rs-member-64501", route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+    got = [e for e in routes("rs-member-64502", route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+    assert len(got) == len(ROUTE_SERVERS), "announced to the other members"
+    # The control community is the route server's: scrubbed on the way out.
+    assert f"{RS_ASN}, 0," not in got[0].get("BGP.large_community", "")
+
+
+@pytest.mark.parametrize("rs", ROUTE_SERVERS)
+def test_max_prefix_limit_blocks_routes_over_the_limit(rs):
+    limit = MEMBER_ADDR[65536]["max_prefix"]["ipv6"]
+    announced = [r["prefix"] for r in FIXTURE[65536]["routes"]]
+    assert len(announced) > limit
+    details = birdc(rs, "show protocols all AS65536_2")
+    assert re.search(rf"Receive limit:\s+{limit}\b", details), details
+    imported = re.search(r"Routes:\s+(\d+) imported", details)
+    assert imported and int(imported.group(1)) == limit, details
+    receiver_count = sum(
+        1 for p in announced if any(e.get("BGP.as_path") == "65536" and e["protocol"].startswith(f"rs{rs[-1]}_") for e in routes("rs-member-64501", p))
+    )
+    assert receiver_count == limit
+
+
+# ------------------------------------------------------------------ change one member
+
+
+def _since(text: str) -> dict[str, str]:
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"^(\S+)\s+BGP\s+\S+\s+(\S+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", line)
+        if m:
+            rows[m.group(1)] = m.group(3)
+    return rows
+
+
+@pytest.mark.parametrize("rs", ROUTE_SERVERS)
+def test_changing_one_member_resets_no_other_session(rs):
+    before_file = node(rs).file("/var/tmp/caribix-rs-protocols-before.txt")
+    if not before_file.exists:
+        pytest.skip("side_effect (the second deploy) has not run")
+    before = _since(before_file.content_string)
+    after = _since(birdc(rs, "show protocols"))
+    others = [n for n in before if not n.startswith("AS64502_")]
+    assert len(others) == 6
+    reset = {n: (before[n], after.get(n)) for n in others if before[n] != after.get(n)}
+    assert not reset, f"{rs}: sessions reset by a change to another member: {reset}"
+    # The change did reach BIRD, by reconfiguration, not by a restart.
+    assert "receive limit 120 action block" in node(rs).file("/etc/bird/bird.conf").content_string
+    status_before = node(rs).file("/var/tmp/caribix-rs-status-before.txt").content_string
+    status_after = birdc(rs, "show status")
+
+    def stamp(text, label):
+        return dt.datetime.fromisoformat(re.search(rf"{label} (\S+ \S+)", text).group(1))
+
+    assert stamp(status_after, "Last reboot on") == stamp(status_before, "Last reboot on")
+    assert stamp(status_after, "Last reconfiguration on") > stamp(status_before, "Last reconfiguration on")
+
+
+def test_fixture_is_loaded_from_the_guadeloupe_inventory():
+    # Guard against the scenario drifting from the island data it claims to use.
+    assert os.path.islink(SCENARIO / "group_vars/all")
+    assert EXCHANGE["island"] == "guadeloupe"
+
+
+def test_broken_config_never_reaches_bird():
+    import json
+
+    outcome_file = node("rs-gp-rs1").file("/var/tmp/caribix-rs-broken-deploy.json")
+    if not outcome_file.exists:
+        pytest.skip("side_effect (the broken deploy) has not run")
+    outcome = json.loads(outcome_file.content_string)
+    assert outcome["failed"] is True
+    assert "NOT applied" in outcome["message"] or "validat" in outcome["message"].lower(), outcome
+    config = node("rs-gp-rs1").file("/etc/bird/bird.conf").content_string
+    assert "broken;" not in config
+    assert all(r["state"] == "up" for r in protocols("rs-gp-rs1").values())

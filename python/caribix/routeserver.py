@@ -1,0 +1,793 @@
+"""Build a route server's BIRD 2 configuration on the controller, offline.
+
+arouteserver (pinned in requirements.txt) writes the filters; this module
+turns one island's data into arouteserver's input and runs it so that
+nothing needs the internet:
+
+* ``general.yml`` from the exchange facts, the route server's host_vars and
+  the shared policy (``group_vars/all/route_servers.yml``);
+* ``clients.yml`` from the members with ``route_server: true``;
+* ``bogons.yml``: arouteserver's own list minus exactly the documentation
+  ranges the lab announces (lab mode only);
+* arouteserver's cache directory, pre-seeded from the island's snapshot
+  (``snapshots/<island>/``) so that no IRR or PeeringDB query happens.
+  ``bgpq3_path`` points at a program that always fails: a cache miss stops
+  the build instead of silently going online.
+
+The output is post-processed: the ``.local`` includes (RTR session,
+too-many-communities hook) are inlined so that one self-contained file can
+be staged, checked with ``bird -p`` and rolled back; in lab mode the
+invalid-ASN list is relaxed for exactly the lab's own ASNs.
+
+Command line (used by roles/route_server)::
+
+    python -m caribix.routeserver build --input input.json --output-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import netaddr
+import yaml
+
+SNAPSHOT_PARTS = ("irr", "peeringdb", "rpki")
+SNAPSHOT_FILES = {"irr": "irr.json", "peeringdb": "peeringdb.json", "rpki": "vrps.json"}
+
+# BIRD 2.0.12 (Debian bookworm) rejects the syntax of arouteserver's
+# default target (2.19.x); 2.0.11 is the newest target it parses.
+BIRD_TARGET_VERSION = "2.0.11"
+
+# Reject codes written as RS_ASN:1101:<code> (Euro-IX informational range).
+# 1-16 are arouteserver's (pierky/arouteserver reject_reasons.py); 100 is
+# ours, for the too-many-communities check arouteserver does not have.
+REJECT_CODE_TOO_MANY_COMMUNITIES = 100
+
+# Marker for the .local includes; replaced by the files' content.
+_LOCAL_DIR_MARKER = "/caribix-inline-local-files"
+
+# The reserved/private ASN ranges arouteserver's BIRD template rejects
+# (as_path_contains_invalid_asn); in lab mode the lab's own ASNs are cut out.
+INVALID_ASN_RANGES = (
+    (0, 0),
+    (23456, 23456),
+    (64496, 64511),
+    (64512, 65534),
+    (65535, 65535),
+    (65536, 65551),
+    (65552, 131071),
+    (4200000000, 4294967294),
+    (4294967295, 4294967295),
+)
+
+DEFAULT_POLICY: dict[str, Any] = {
+    "ipv4_pref_len": {"min": 8, "max": 24},
+    "ipv6_pref_len": {"min": 16, "max": 48},
+    "max_as_path_len": 32,
+    "transit_free_asns": [174, 701, 1299, 2914, 3257, 3320, 3356, 5511, 6453, 6461, 6762, 6830, 7018, 12956],
+    "rpki_reject_invalid": True,
+    "irr_enforce_origin": True,
+    "irr_enforce_prefix": True,
+    # More specifics of a member's route objects are authorised (the
+    # prefix length limits still stop them at /24 and /48): RFC 7999
+    # blackholes (/32, /128) of authorised space need it.
+    "irr_allow_longer_prefixes": True,
+    # Informational communities saying whether origin/prefix are in the
+    # AS-SET (what looking glasses show for accepted routes).
+    "irr_tag_as_set": True,
+    "max_prefix_action": "block",
+    "max_prefix_peeringdb_increment": {"absolute": 100, "relative": 15},
+    "max_communities": 100,
+    "roles_strict": False,
+    "blackhole_policy": "propagate-unchanged",
+    "rtr_port": 8282,
+    "lab_member_prefixes": [],
+    "lab_extra_asns": [],
+    "snapshot_max_age_hours": {
+        "irr": {"warn": 24, "fail": 168},
+        "peeringdb": {"warn": 168, "fail": 720},
+        "rpki": {"warn": 24, "fail": 168},
+    },
+}
+
+
+class RouteServerBuildError(Exception):
+    """Bad input or a failed build; the message says what and where."""
+
+
+@dataclass
+class BuildResult:
+    config: str
+    expected_bgp_sessions: int
+    expected_roas: int = 0
+    warnings: list[str] = field(default_factory=list)
+    clients: dict[str, Any] = field(default_factory=dict)
+    general: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- snapshot
+
+
+def load_snapshot(snapshot_dir: str | Path) -> dict[str, Any]:
+    """Read the four files of ``snapshots/<island>/``; complain precisely."""
+    snapshot_dir = Path(snapshot_dir)
+    if not snapshot_dir.is_dir():
+        raise RouteServerBuildError(f"{snapshot_dir}: snapshot directory missing")
+    snapshot: dict[str, Any] = {}
+    for part, name in SNAPSHOT_FILES.items():
+        path = snapshot_dir / name
+        try:
+            snapshot[part] = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise RouteServerBuildError(f"{path}: missing snapshot part '{part}'") from exc
+        except json.JSONDecodeError as exc:
+            raise RouteServerBuildError(f"{path}: not valid JSON: {exc}") from exc
+    meta_path = snapshot_dir / "metadata.yml"
+    try:
+        snapshot["metadata"] = yaml.safe_load(meta_path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise RouteServerBuildError(f"{meta_path}: missing (records when each part was fetched)") from exc
+    _check_snapshot_shape(snapshot, snapshot_dir)
+    return snapshot
+
+
+def _check_snapshot_shape(snapshot: dict[str, Any], where: Path) -> None:
+    irr = snapshot["irr"]
+    if not isinstance(irr.get("as_sets"), dict) or not isinstance(irr.get("route_objects"), dict):
+        raise RouteServerBuildError(f"{where}/irr.json: needs objects 'as_sets' and 'route_objects'")
+    for name, asns in irr["as_sets"].items():
+        if not isinstance(asns, list) or not all(isinstance(a, int) for a in asns):
+            raise RouteServerBuildError(f"{where}/irr.json: as_sets.{name} must be a list of ASNs (integers)")
+    for asn, prefixes in irr["route_objects"].items():
+        for prefix in prefixes:
+            try:
+                netaddr.IPNetwork(prefix)
+            except (netaddr.AddrFormatError, ValueError) as exc:
+                raise RouteServerBuildError(f"{where}/irr.json: route_objects.{asn}: bad prefix {prefix!r}") from exc
+    if not isinstance(snapshot["peeringdb"].get("networks"), dict):
+        raise RouteServerBuildError(f"{where}/peeringdb.json: needs an object 'networks'")
+    if not isinstance(snapshot["rpki"].get("roas"), list):
+        raise RouteServerBuildError(f"{where}/vrps.json: needs a list 'roas' (rpki-client JSON format)")
+    parts = snapshot["metadata"].get("parts")
+    if not isinstance(parts, dict):
+        raise RouteServerBuildError(f"{where}/metadata.yml: needs a mapping 'parts'")
+    for part in SNAPSHOT_PARTS:
+        if "fetched_at" not in (parts.get(part) or {}):
+            raise RouteServerBuildError(f"{where}/metadata.yml: parts.{part}.fetched_at missing")
+
+
+def parse_timestamp(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        stamp = value
+    else:
+        try:
+            stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise RouteServerBuildError(f"not an ISO 8601 timestamp: {value!r}") from exc
+    if stamp.tzinfo is None:
+        raise RouteServerBuildError(f"timestamp without time zone: {value!r}")
+    return stamp
+
+
+def check_snapshot_age(
+    metadata: dict[str, Any], max_age_hours: dict[str, dict[str, float]], now: dt.datetime | None = None
+) -> list[str]:
+    """Return warnings for parts past their ``warn`` age; raise past ``fail``."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    warnings, failures = [], []
+    for part in SNAPSHOT_PARTS:
+        fetched = parse_timestamp(metadata["parts"][part]["fetched_at"])
+        age_h = (now - fetched).total_seconds() / 3600
+        limits = max_age_hours.get(part, {})
+        if age_h < -1:
+            failures.append(f"snapshot part '{part}' fetched in the future ({fetched.isoformat()})")
+        elif "fail" in limits and age_h > limits["fail"]:
+            failures.append(
+                f"snapshot part '{part}' is {age_h:.1f} h old (fetched {fetched.isoformat()}), "
+                f"over the {limits['fail']} h limit: refresh it (playbooks/refresh_snapshots.yml)"
+            )
+        elif "warn" in limits and age_h > limits["warn"]:
+            warnings.append(
+                f"snapshot part '{part}' is {age_h:.1f} h old (fetched {fetched.isoformat()}), "
+                f"over the {limits['warn']} h warning age"
+            )
+    if failures:
+        raise RouteServerBuildError("; ".join(failures))
+    return warnings
+
+
+# ---------------------------------------------------------------- input
+
+
+def _member_where(member: dict[str, Any], index: int) -> str:
+    return f"members[{index}] ({member.get('name', '?')}, AS{member.get('asn', '?')})"
+
+
+def rs_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The members that peer with the route servers, checked field by field."""
+    chosen = []
+    for index, member in enumerate(members):
+        if not member.get("route_server"):
+            continue
+        where = _member_where(member, index)
+        asn = member.get("asn")
+        if not isinstance(asn, int) or not 0 < asn < 2**32:
+            raise RouteServerBuildError(f"{where}: field 'asn' must be an integer 1..4294967295")
+        if not member.get("ipv4") and not member.get("ipv6"):
+            raise RouteServerBuildError(f"{where}: needs 'ipv4' and/or 'ipv6' to peer with the route servers")
+        for fam in ("ipv4", "ipv6"):
+            if member.get(fam):
+                try:
+                    addr = netaddr.IPAddress(member[fam])
+                except (netaddr.AddrFormatError, ValueError) as exc:
+                    raise RouteServerBuildError(f"{where}: field '{fam}' is not an address: {member[fam]!r}") from exc
+                if addr.version != int(fam[-1]):
+                    raise RouteServerBuildError(f"{where}: field '{fam}' holds an IPv{addr.version} address")
+        as_set = member.get("as_set")
+        if not as_set or not isinstance(as_set, str):
+            raise RouteServerBuildError(f"{where}: field 'as_set' is required for IRR filtering")
+        limits = member.get("max_prefix") or {}
+        for fam, value in limits.items():
+            if fam not in ("ipv4", "ipv6") or not isinstance(value, int) or value < 1:
+                raise RouteServerBuildError(f"{where}: max_prefix.{fam} must be a positive integer")
+        chosen.append(member)
+    if not chosen:
+        raise RouteServerBuildError("members: no member has route_server: true")
+    return chosen
+
+
+def secret_file_name(member: dict[str, Any]) -> str:
+    return f"AS{member['asn']}-{member['bgp_password_vault_key']}.conf"
+
+
+def clients_config(members: list[dict[str, Any]], secrets_dir: str) -> dict[str, Any]:
+    clients = []
+    for member in rs_members(members):
+        ips = [member[fam] for fam in ("ipv4", "ipv6") if member.get(fam)]
+        cfg: dict[str, Any] = {
+            "filtering": {
+                "irrdb": {"as_sets": [member["as_set"]]},
+            }
+        }
+        limits = member.get("max_prefix") or {}
+        if limits:
+            max_prefix: dict[str, Any] = {}
+            if "ipv4" in limits:
+                max_prefix["limit_ipv4"] = limits["ipv4"]
+            if "ipv6" in limits:
+                max_prefix["limit_ipv6"] = limits["ipv6"]
+            cfg["filtering"]["max_prefix"] = max_prefix
+        if member.get("bgp_password_vault_key"):
+            # The password stays out of the main config (and its diff):
+            # BIRD includes a root-only file the role writes from the vault.
+            cfg["custom_options"] = {
+                "bird": {
+                    "any": {
+                        "protocol": {
+                            "config_lines": [f'include "{secrets_dir}/{secret_file_name(member)}";'],
+                        }
+                    }
+                }
+            }
+        clients.append(
+            {
+                "asn": member["asn"],
+                "ip": ips if len(ips) > 1 else ips[0],
+                "description": member.get("name", f"AS{member['asn']}"),
+                "cfg": cfg,
+            }
+        )
+    return {"clients": clients}
+
+
+def general_config(exchange: dict[str, Any], router_id: str, policy: dict[str, Any]) -> dict[str, Any]:
+    rs_as = exchange.get("route_server_asn")
+    if not isinstance(rs_as, int):
+        raise RouteServerBuildError("exchange.route_server_asn: must be an integer")
+    lan = exchange.get("peering_lan") or {}
+    own_lans = []
+    for fam in ("ipv4", "ipv6"):
+        if lan.get(fam):
+            net = netaddr.IPNetwork(lan[fam])
+            own_lans.append(
+                {
+                    "prefix": str(net.network),
+                    "length": net.prefixlen,
+                    "le": 32 if net.version == 4 else 128,
+                    "comment": f"{exchange.get('shortname', 'IXP')} peering LAN",
+                }
+            )
+    rs = "rs_as"
+    communities = {
+        "reject_cause": {"lrg": f"{rs}:1101:dyn_val"},
+        "rejected_route_announced_by": {"lrg": f"{rs}:1102:dyn_val"},
+        "do_not_announce_to_any": {"lrg": f"{rs}:0:0"},
+        "do_not_announce_to_peer": {"lrg": f"{rs}:0:peer_as"},
+        "announce_to_peer": {"lrg": f"{rs}:1:peer_as"},
+        "prepend_once_to_peer": {"lrg": f"{rs}:101:peer_as"},
+        "prepend_twice_to_peer": {"lrg": f"{rs}:102:peer_as"},
+        "prepend_thrice_to_peer": {"lrg": f"{rs}:103:peer_as"},
+        "origin_present_in_as_set": {"lrg": f"{rs}:1000:1"},
+        "origin_not_present_in_as_set": {"lrg": f"{rs}:1000:2"},
+        "prefix_present_in_as_set": {"lrg": f"{rs}:1000:3"},
+        "prefix_not_present_in_as_set": {"lrg": f"{rs}:1000:4"},
+        "rpki_bgp_origin_validation_valid": {"lrg": f"{rs}:1000:5"},
+        "rpki_bgp_origin_validation_unknown": {"lrg": f"{rs}:1000:6"},
+        "rpki_bgp_origin_validation_invalid": {"lrg": f"{rs}:1000:7"},
+    }
+    blackhole: dict[str, Any] = {"announce_to_client": True, "add_noexport": True}
+    if policy["blackhole_policy"]:
+        blackhole["policy_ipv4"] = policy["blackhole_policy"]
+        blackhole["policy_ipv6"] = policy["blackhole_policy"]
+        if policy["blackhole_policy"] == "rewrite-next-hop":
+            for fam in ("ipv4", "ipv6"):
+                key = f"blackhole_next_hop_{fam}"
+                if not policy.get(key):
+                    raise RouteServerBuildError(f"route_server_policy.{key}: required by blackhole_policy rewrite-next-hop")
+                blackhole[f"rewrite_next_hop_{fam}"] = policy[key]
+    return {
+        "cfg": {
+            "rs_as": rs_as,
+            "router_id": router_id,
+            "prepend_rs_as": False,
+            "path_hiding": True,
+            "passive": True,
+            "filtering": {
+                "next_hop": {"policy": "strict"},
+                "ipv4_pref_len": policy["ipv4_pref_len"],
+                "ipv6_pref_len": policy["ipv6_pref_len"],
+                "global_black_list_pref": own_lans,
+                "max_as_path_len": policy["max_as_path_len"],
+                "reject_invalid_as_in_as_path": True,
+                "transit_free": {"action": "reject", "asns": ", ".join(str(a) for a in policy["transit_free_asns"])},
+                "never_via_route_servers": {"peering_db": True},
+                "irrdb": {
+                    "enforce_origin_in_as_set": policy["irr_enforce_origin"],
+                    "enforce_prefix_in_as_set": policy["irr_enforce_prefix"],
+                    "allow_longer_prefixes": policy["irr_allow_longer_prefixes"],
+                    "tag_as_set": policy["irr_tag_as_set"],
+                    "peering_db": False,
+                },
+                "rpki_bgp_origin_validation": {"enabled": True, "reject_invalid": policy["rpki_reject_invalid"]},
+                "max_prefix": {
+                    "action": policy["max_prefix_action"],
+                    "peering_db": {"enabled": True, "increment": policy["max_prefix_peeringdb_increment"]},
+                },
+                "roles": {"enabled": True, "strict_mode": policy["roles_strict"]},
+                "reject_policy": {"policy": "tag_and_reject"},
+            },
+            "rpki_roas": {"source": "rtr"},
+            "blackhole_filtering": blackhole,
+            "graceful_shutdown": {"enabled": True, "local_pref": 0},
+            "rfc1997_wellknown_communities": {"policy": "pass"},
+            "communities": communities,
+        }
+    }
+
+
+def bogons_config(lab_member_prefixes: list[str]) -> dict[str, Any]:
+    """arouteserver's bogon list minus exactly the ranges the lab announces."""
+    import pierky.arouteserver as ars
+
+    distrib = Path(ars.__file__).parent / "config.d" / "bogons.yml"
+    bogons = yaml.safe_load(distrib.read_text())["bogons"]
+    carve = netaddr.IPSet(lab_member_prefixes)
+    result = []
+    for entry in bogons:
+        net = netaddr.IPNetwork(f"{entry['prefix']}/{entry['length']}")
+        if entry.get("exact") or not carve or not (netaddr.IPSet([net]) & carve):
+            result.append(entry)
+            continue
+        for rest in (netaddr.IPSet([net]) - carve).iter_cidrs():
+            result.append(
+                {
+                    "prefix": str(rest.network),
+                    "length": rest.prefixlen,
+                    "comment": f"{entry.get('comment', '')} (minus lab member prefixes)".strip(),
+                }
+            )
+    return {"bogons": result}
+
+
+# ---------------------------------------------------------------- cache
+
+
+def _cache_entry(data: Any, now: int) -> str:
+    return json.dumps({"ts": now, "data": data})
+
+
+def _prefix_entry(prefix: str, longer: bool) -> dict[str, Any]:
+    """One route object as arouteserver caches bgpq4's answer (-R for longer)."""
+    net = netaddr.IPNetwork(prefix)
+    if longer:
+        return {"prefix": str(net.network), "length": net.prefixlen, "exact": False, "ge": net.prefixlen,
+                "le": 32 if net.version == 4 else 128}
+    return {"prefix": str(net.network), "length": net.prefixlen, "exact": True, "ge": None, "le": None}
+
+
+def _bundle_name(object_names: list[str]) -> str:
+    from pierky.arouteserver.irrdb import AS_SET_Bundle
+
+    return AS_SET_Bundle(object_names).name
+
+
+def seed_cache(
+    cache_dir: Path,
+    members: list[dict[str, Any]],
+    snapshot: dict[str, Any],
+    now: int | None = None,
+    longer_prefixes: bool = True,
+) -> None:
+    """Write arouteserver's cache files from the snapshot (no network use).
+
+    arouteserver asks for two IRR bundles per client: ``AS<asn>`` and the
+    client's AS-SET; for each, the origin ASNs and the IPv4/IPv6 route
+    objects of those ASNs (what bgpq4 -A returns). PeeringDB: one file per
+    ASN plus the never-via-route-servers list.
+    """
+    now = now if now is not None else int(time.time())
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    as_sets = snapshot["irr"]["as_sets"]
+    routes = snapshot["irr"]["route_objects"]
+    networks = snapshot["peeringdb"]["networks"]
+    for index, member in enumerate(rs_members(members)):
+        bundles = {f"AS{member['asn']}": [member["asn"]]}
+        name = member["as_set"].upper()
+        if re.fullmatch(r"AS\d+", name):
+            bundles[name] = [int(name[2:])]
+        elif name in {k.upper() for k in as_sets}:
+            bundles[name] = next(v for k, v in as_sets.items() if k.upper() == name)
+        else:
+            raise RouteServerBuildError(
+                f"{_member_where(member, index)}: AS-SET {member['as_set']} is not in the IRR snapshot "
+                "(refresh it with playbooks/refresh_snapshots.yml)"
+            )
+        for object_name, asns in bundles.items():
+            bundle = _bundle_name([object_name])
+            (cache_dir / f"{bundle}-as_set.json").write_text(_cache_entry(sorted(set(asns)), now))
+            for version in (4, 6):
+                prefixes = sorted(
+                    {p for asn in asns for p in routes.get(str(asn), []) if netaddr.IPNetwork(p).version == version},
+                    key=lambda p: (netaddr.IPNetwork(p).value, netaddr.IPNetwork(p).prefixlen),
+                )
+                suffix = "_and_more_specific" if longer_prefixes else ""
+                (cache_dir / f"{bundle}-r_set-ipv{version}{suffix}.json").write_text(
+                    _cache_entry([_prefix_entry(p, longer_prefixes) for p in prefixes], now)
+                )
+        net = networks.get(str(member["asn"]))
+        # None is arouteserver's cached "PeeringDB has no record": no lookup.
+        pdb = None
+        if net:
+            pdb = [
+                {
+                    "asn": member["asn"],
+                    "info_prefixes4": net.get("info_prefixes4"),
+                    "info_prefixes6": net.get("info_prefixes6"),
+                    "irr_as_set": net.get("irr_as_set"),
+                }
+            ]
+        (cache_dir / f"peeringdb_net_{member['asn']}.json").write_text(_cache_entry(pdb, now))
+    never = [{"asn": int(asn)} for asn, net in sorted(networks.items()) if net.get("info_never_via_route_servers")]
+    (cache_dir / "peeringdb_neverviarouteservers.json").write_text(_cache_entry(never, now))
+
+
+# ---------------------------------------------------------------- local files
+
+
+def rtr_config(port: int) -> str:
+    # stayrtr on the same host serves the snapshot's VRPs; ROAs only
+    # change when a new snapshot is deployed (the role then reloads).
+    return (
+        "protocol rpki RPKI_stayrtr {\n"
+        "\troa4 { table RPKI4; };\n"
+        "\troa6 { table RPKI6; };\n"
+        f"\tremote 127.0.0.1 port {port};\n"
+        "\tretry keep 30;\n"
+        "\trefresh keep 600;\n"
+        "\texpire keep 86400;\n"
+        "}\n"
+    )
+
+
+def hook_config(max_communities: int) -> str:
+    code = REJECT_CODE_TOO_MANY_COMMUNITIES
+    # This file is included before arouteserver's tag_and_reject() is
+    # defined, so the reject-cause communities are written out here:
+    # RS:1101:0 (rejected), RS:1101:<code> (why), RS:1102:<peer> (from whom).
+    return (
+        "# CaribIX: reject routes carrying too many communities (arouteserver\n"
+        f"# has no such check); tagged RS_ASN:1101:{code} like its own reasons.\n"
+        "function hook_pre_receive_from_client(int client_asn; ip client_ip; string client_id) {\n"
+        f"\tif bgp_community.len > {max_communities} || bgp_large_community.len > {max_communities} "
+        f"|| bgp_ext_community.len > {max_communities} then {{\n"
+        "\t\tbgp_large_community.add((rs_as, 1101, 0));\n"
+        f"\t\tbgp_large_community.add((rs_as, 1101, {code}));\n"
+        "\t\tbgp_large_community.add((rs_as, 1102, client_asn));\n"
+        '\t\treject "too many communities - REJECTING ", net;\n'
+        "\t}\n"
+        "\treturn true;\n"
+        "}\n"
+    )
+
+
+def inline_local_files(config: str, local_files: dict[str, str]) -> str:
+    for name, content in local_files.items():
+        include = f'include "{_LOCAL_DIR_MARKER}/{name}.local";'
+        if config.count(include) != 1:
+            raise RouteServerBuildError(f"arouteserver output: expected one include of {name}.local")
+        config = config.replace(include, f"# --- {name} (inlined by caribix.routeserver)\n{content}")
+    if _LOCAL_DIR_MARKER in config:
+        raise RouteServerBuildError("arouteserver output: an unexpected .local include is left")
+    return config
+
+
+def _subtract_asns(ranges: tuple[tuple[int, int], ...], allowed: set[int]) -> list[tuple[int, int]]:
+    result = []
+    for low, high in ranges:
+        start = low
+        for asn in sorted(a for a in allowed if low <= a <= high):
+            if asn > start:
+                result.append((start, asn - 1))
+            start = asn + 1
+        if start <= high:
+            result.append((start, high))
+    return result
+
+
+def relax_invalid_asns(config: str, allowed: set[int]) -> str:
+    """Cut exactly the lab's ASNs out of the invalid-ASN set (lab mode)."""
+    pattern = re.compile(r"(invalid_asns = \[)(.*?)(\];)", re.S)
+    if len(pattern.findall(config)) != 1:
+        raise RouteServerBuildError("arouteserver output: invalid_asns set not found exactly once")
+    items = []
+    for low, high in _subtract_asns(INVALID_ASN_RANGES, allowed):
+        items.append(f"{low}" if low == high else f"{low}..{high}")
+    body = "\n\t\t# lab mode: reserved/private ranges minus the lab's own ASNs\n\t\t" + ",\n\t\t".join(items) + "\n\t"
+    return pattern.sub(lambda m: m.group(1) + body + m.group(3), config)
+
+
+def lab_asns(members: list[dict[str, Any]], snapshot: dict[str, Any], extra: list[int]) -> set[int]:
+    allowed = {m["asn"] for m in rs_members(members)} | set(extra)
+    as_sets = {k.upper(): v for k, v in snapshot["irr"]["as_sets"].items()}
+    for member in rs_members(members):
+        allowed.update(as_sets.get(member["as_set"].upper(), []))
+    return allowed
+
+
+# ---------------------------------------------------------------- build
+
+
+def policy_with_defaults(policy: dict[str, Any] | None) -> dict[str, Any]:
+    merged = json.loads(json.dumps(DEFAULT_POLICY))
+    for key, value in (policy or {}).items():
+        if key not in DEFAULT_POLICY and not key.startswith("blackhole_next_hop_"):
+            raise RouteServerBuildError(
+                f"route_server_policy.{key}: unknown setting (known: {', '.join(sorted(DEFAULT_POLICY))})"
+            )
+        merged[key] = value
+    return merged
+
+
+def write_inputs(workdir: Path, general: dict, clients: dict, bogons: dict, cache_dir: Path) -> Path:
+    import pierky.arouteserver as ars
+
+    package = Path(ars.__file__).parent
+    program_cfg = {
+        "cfg_dir": str(workdir),
+        "logging_config_file": str(package / "config.d" / "log.ini"),
+        "cfg_general": "general.yml",
+        "cfg_clients": "clients.yml",
+        "cfg_bogons": "bogons.yml",
+        "templates_dir": str(package / "templates"),
+        "cache_dir": str(cache_dir),
+        # A cache miss must fail the build, never go online.
+        "bgpq3_path": shutil.which("false") or "/bin/false",
+        "bgpq3_timeout": 5,
+        "check_new_release": False,
+        "threads": 1,
+        # The snapshot's age is checked by this module; the cache is fresh.
+        "cache_expiry": 864000,
+    }
+    for name, data in (
+        ("arouteserver.yml", program_cfg),
+        ("general.yml", general),
+        ("clients.yml", clients),
+        ("bogons.yml", bogons),
+    ):
+        (workdir / name).write_text(yaml.safe_dump(data, sort_keys=False))
+    return workdir / "arouteserver.yml"
+
+
+def run_arouteserver(program_cfg: Path, output: Path, extra_args: list[str] | None = None) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pierky.arouteserver.cli",
+        "bird",
+        "--cfg",
+        str(program_cfg),
+        "--target-version",
+        BIRD_TARGET_VERSION,
+        "-o",
+        str(output),
+    ] + (extra_args or [])
+    env = dict(os.environ, PEERINGDB_API_KEY="", HOME=str(program_cfg.parent))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise RouteServerBuildError(f"arouteserver failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
+
+
+def build(data: dict[str, Any], snapshot_dir: str | Path, workdir: str | Path, now: dt.datetime | None = None) -> BuildResult:
+    """Build one route server's bird.conf.
+
+    ``data`` keys: exchange, members, router_id, lab_mode (bool),
+    graceful_shutdown (bool: drain this route server), secrets_dir,
+    policy (overrides of DEFAULT_POLICY).
+    """
+    for key in ("exchange", "members", "router_id"):
+        if key not in data:
+            raise RouteServerBuildError(f"build input: '{key}' missing")
+    try:
+        router_id = str(netaddr.IPAddress(data["router_id"], version=4))
+    except (netaddr.AddrFormatError, ValueError) as exc:
+        raise RouteServerBuildError(f"router_id: not an IPv4 address: {data['router_id']!r}") from exc
+    policy = policy_with_defaults(data.get("policy"))
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+
+    snapshot = load_snapshot(snapshot_dir)
+    warnings = check_snapshot_age(snapshot["metadata"], policy["snapshot_max_age_hours"], now)
+    members = data["members"]
+    general = general_config(data["exchange"], router_id, policy)
+    clients = clients_config(members, data.get("secrets_dir", "/etc/bird/route-server-secrets"))
+    lab_mode = bool(data.get("lab_mode"))
+    bogons = bogons_config(policy["lab_member_prefixes"] if lab_mode else [])
+
+    cache_dir = workdir / "cache"
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    seed_cache(cache_dir, members, snapshot, longer_prefixes=policy["irr_allow_longer_prefixes"])
+    program_cfg = write_inputs(workdir, general, clients, bogons, cache_dir)
+    timings["prepare_s"] = time.monotonic() - started
+
+    args = [
+        "--local-files-dir",
+        _LOCAL_DIR_MARKER,
+        "--use-local-files",
+        "header",
+        "--use-hooks",
+        "pre_receive_from_client",
+    ]
+    if data.get("graceful_shutdown"):
+        args.append("--perform-graceful-shutdown")
+    raw_output = workdir / "arouteserver-output.conf"
+    started = time.monotonic()
+    run_arouteserver(program_cfg, raw_output, args)
+    timings["arouteserver_s"] = time.monotonic() - started
+
+    config = raw_output.read_text()
+    config = inline_local_files(
+        config,
+        {"rpki_rtr_config": rtr_config(policy["rtr_port"]), "header": hook_config(policy["max_communities"])},
+    )
+    config = quieten_logging(config)
+    if lab_mode:
+        config = relax_invalid_asns(config, lab_asns(members, snapshot, policy["lab_extra_asns"]))
+    expected = sum(1 for m in rs_members(members) for fam in ("ipv4", "ipv6") if m.get(fam))
+    found = count_bgp_protocols(config)
+    if found != expected:
+        raise RouteServerBuildError(f"sanity check: {found} BGP sessions in the config, {expected} expected")
+    fetched = ", ".join(f"{p} {snapshot['metadata']['parts'][p]['fetched_at']}" for p in SNAPSHOT_PARTS)
+    header = (
+        f"# Built by caribix.routeserver for {data['exchange'].get('shortname', '?')} route server {router_id}\n"
+        f"# from the members data and snapshot {Path(snapshot_dir).name} "
+        f"({fetched}).\n"
+        + ("# GRACEFUL SHUTDOWN of this route server is ON (routes sent with 65535:0).\n" if data.get("graceful_shutdown") else "")
+    )
+    config = header + _strip_build_timestamps(config)
+    return BuildResult(
+        config=config,
+        expected_bgp_sessions=expected,
+        expected_roas=count_unique_roas(snapshot["rpki"]),
+        warnings=warnings,
+        clients=clients,
+        general=general,
+        timings=timings,
+    )
+
+
+def quieten_logging(config: str) -> str:
+    """Log protocol states and events to syslog only.
+
+    arouteserver's header also writes every route and filter decision to
+    /var/log/bird.log: at a few thousand routes that file is the main cost
+    of a reload, and the looking glass shows filtered routes anyway.
+    """
+    replacements = {
+        r'^log "[^"]+" all;\n': "",
+        r"^debug protocols \{[^}]*\};": "debug protocols { states, events };",
+    }
+    for pattern, repl in replacements.items():
+        config, count = re.subn(pattern, repl, config, count=1, flags=re.M)
+        if count != 1:
+            raise RouteServerBuildError(f"arouteserver output: logging line {pattern!r} not found")
+    return config
+
+
+def _strip_build_timestamps(config: str) -> str:
+    # arouteserver stamps the build time in comments; without stripping it
+    # every run would change the file and the deploy would never be idempotent.
+    return "\n".join(line for line in config.splitlines() if not re.match(r"#.*(Generated on|generated on)", line)) + "\n"
+
+
+def count_unique_roas(vrps: dict[str, Any]) -> int:
+    """What BIRD's ROA tables hold once stayrtr has sent the snapshot."""
+    unique = set()
+    for roa in vrps["roas"]:
+        asn = roa["asn"]
+        asn = int(str(asn).upper().removeprefix("AS"))
+        net = netaddr.IPNetwork(roa["prefix"])
+        unique.add((str(net.cidr), int(roa.get("maxLength", net.prefixlen)), asn))
+    return len(unique)
+
+
+def count_bgp_protocols(config: str) -> int:
+    return len(re.findall(r"^protocol bgp ", config, re.M))
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m caribix.routeserver", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    cmd = sub.add_parser("build", help="build bird.conf for one route server")
+    cmd.add_argument("--input", required=True, help="JSON file ('-': stdin): exchange, members, router_id, lab_mode, policy")
+    cmd.add_argument("--snapshot-dir", required=True)
+    cmd.add_argument("--output-dir", required=True)
+    args = parser.parse_args(argv)
+
+    raw = sys.stdin.read() if args.input == "-" else Path(args.input).read_text()
+    data = json.loads(raw)
+    out = Path(args.output_dir)
+    try:
+        with tempfile.TemporaryDirectory(prefix="caribix-rs-") as tmp:
+            result = build(data, args.snapshot_dir, tmp)
+            out.mkdir(parents=True, exist_ok=True)
+            for name in ("general.yml", "clients.yml", "bogons.yml"):
+                shutil.copy(Path(tmp) / name, out / name)
+    except RouteServerBuildError as exc:
+        print(json.dumps({"failed": True, "msg": str(exc)}))
+        return 1
+    (out / "bird.conf").write_text(result.config)
+    print(
+        json.dumps(
+            {
+                "failed": False,
+                "config": str(out / "bird.conf"),
+                "expected_bgp_sessions": result.expected_bgp_sessions,
+                "expected_roas": result.expected_roas,
+                "warnings": result.warnings,
+                "timings": result.timings,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

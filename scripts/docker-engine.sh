@@ -13,6 +13,14 @@ if ! command -v dockerd >/dev/null 2>&1; then
   apt-get install -y -qq docker.io >/dev/null
 fi
 
+# Every systemd container holds a few inotify instances; the kernel's
+# default of 128 per user runs out at about 20 containers (an island lab,
+# or two) and systemd then exits at once with status 255. Raise it, never
+# lower it.
+if [ "$(sysctl -n fs.inotify.max_user_instances)" -lt 1024 ]; then
+  sysctl -qw fs.inotify.max_user_instances=1024
+fi
+
 if docker info >/dev/null 2>&1; then
   exit 0
 fi

@@ -97,13 +97,8 @@ start_container() { # name hostname extra-docker-args...
 }
 
 created=0
+hosts_created=0
 if [ "$action" = up ]; then
-  # Every systemd container holds a few inotify instances; the kernel's
-  # default of 128 per user runs out at about 20 containers (systemd
-  # then exits at once with status 255). Raise it, never lower it.
-  if [ "$(sysctl -n fs.inotify.max_user_instances)" -lt 1024 ]; then
-    sysctl -qw fs.inotify.max_user_instances=1024
-  fi
   if ! docker network inspect "$network" >/dev/null 2>&1; then
     docker network create --label "caribix.lab=$island" --subnet "$(plan .subnet)" \
       --ip-range "$(plan .ip_range)" "$network" >/dev/null
@@ -121,6 +116,8 @@ if [ "$action" = up ]; then
       docker network connect --ip "$address" "$underlay" "$container"
     fi
   done < <(plan '.hosts[] | select(.underlay_ipv4) | "\(.container) \(.underlay_ipv4)"')
+  # A new member's router alone does not make a first deploy.
+  hosts_created=$created
   while read -r container; do
     start_container "$container" "$container" --label caribix.lab.member=true
   done < <(plan '.members[].container')
@@ -151,7 +148,7 @@ if [ "$action" = up ] || [ "$action" = check ]; then
   recap=$(awk '/PLAY RECAP/ {s = 0; on = 1; next} on && match($0, /changed=[0-9]+/) {s += substr($0, RSTART + 8, RLENGTH - 8)}
     on && /^$/ {on = 0} END {print s + 0}' "$state/last-run.log")
   kind=rerun
-  [ "$created" = 1 ] && kind=first
+  [ "$hosts_created" = 1 ] && kind=first
   [ "$action" = check ] && kind=check
   kind=${CARIBIX_LAB_TIMING:-$kind}
   printf '%s %s %s s %s changed\n' "$(date -u +%FT%TZ)" "$kind" "$took" "${recap:-0}" >>"$state/timings.txt"
@@ -159,11 +156,20 @@ if [ "$action" = up ] || [ "$action" = check ]; then
 fi
 
 if [ "$action" = up ] || [ "$action" = status ]; then
-  # Sessions need a few seconds after a deploy; wait up to a minute.
-  for _ in $(seq 1 12); do
+  # Sessions need a few seconds after a deploy; wait up to a minute
+  # (not when only some parts were deployed: they may never come up).
+  [ -n "${CARIBIX_LAB_PLAYBOOKS:-}" ] && [ "$action" = up ] && waits=0 || waits=12
+  for _ in $(seq 1 "$waits"); do
     lab_py health >/dev/null 2>&1 && break
     sleep 5
   done
-  lab_py health || true
+  healthy=0
+  lab_py health || healthy=$?
   printf '  timings: %s\n' "$(tail -n 3 "$state/timings.txt" 2>/dev/null | paste -sd';' || echo none)"
+  # A lab without its route servers' sessions up is not a working lab
+  # (unless this run deployed only some parts: CARIBIX_LAB_PLAYBOOKS).
+  if [ "$healthy" != 0 ] && [ -z "${CARIBIX_LAB_PLAYBOOKS:-}" ]; then
+    log "the $island lab is not healthy (above)"
+    exit 1
+  fi
 fi

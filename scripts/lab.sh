@@ -68,6 +68,8 @@ fi
 bash scripts/bootstrap.sh
 # shellcheck disable=SC1091
 source .venv/bin/activate
+# shellcheck source=scripts/clock.sh
+source scripts/clock.sh
 
 islands=$(find inventories -mindepth 3 -maxdepth 4 -path '*/group_vars/all/exchange.yml' | cut -d/ -f2 | grep -v '^template$' | sort | paste -sd,)
 ansible-inventory -i "$inventory" --list >"$state/inventory.json"

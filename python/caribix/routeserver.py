@@ -113,6 +113,7 @@ class BuildResult:
     expected_bgp_sessions: int
     expected_roas: int = 0
     warnings: list[str] = field(default_factory=list)
+    snapshot_metrics: str = ""
     clients: dict[str, Any] = field(default_factory=dict)
     general: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -182,31 +183,82 @@ def parse_timestamp(value: Any) -> dt.datetime:
     return stamp
 
 
+# A part whose metadata says ``source: example`` is hand-written example
+# data (the example islands, test fixtures): nothing was fetched, so its
+# age means nothing. Only a lab island may build from it.
+EXAMPLE_SOURCE = "example"
+
+
+def refresh_command(island: str) -> str:
+    return f"ansible-playbook -i inventories/{island} playbooks/refresh_snapshots.yml"
+
+
+def is_example_part(metadata: dict[str, Any], part: str) -> bool:
+    return (metadata["parts"][part] or {}).get("source") == EXAMPLE_SOURCE
+
+
 def check_snapshot_age(
-    metadata: dict[str, Any], max_age_hours: dict[str, dict[str, float]], now: dt.datetime | None = None
+    metadata: dict[str, Any],
+    max_age_hours: dict[str, dict[str, float]],
+    now: dt.datetime | None = None,
+    lab_mode: bool = False,
 ) -> list[str]:
-    """Return warnings for parts past their ``warn`` age; raise past ``fail``."""
+    """Judge each part's age: return warnings (and notes), raise past ``fail``.
+
+    Example parts are reported, not judged, on a lab island; a production
+    island (lab mode off) refuses them. Fetched parts are always judged.
+    """
     now = now or dt.datetime.now(dt.timezone.utc)
+    island = metadata.get("island", "<island>")
     warnings, failures = [], []
     for part in SNAPSHOT_PARTS:
         fetched = parse_timestamp(metadata["parts"][part]["fetched_at"])
         age_h = (now - fetched).total_seconds() / 3600
         limits = max_age_hours.get(part, {})
-        if age_h < -1:
+        if is_example_part(metadata, part):
+            if lab_mode:
+                warnings.append(
+                    f"NOT JUDGED: snapshot part '{part}' is {age_h:.1f} h old (fetched {fetched.isoformat()}); "
+                    f"its age is not judged because it is example data (metadata.yml: source: {EXAMPLE_SOURCE}) "
+                    f"on a lab island (caribix_lab_mode: true)"
+                )
+            else:
+                failures.append(
+                    f"snapshot part '{part}' is example data (metadata.yml: source: {EXAMPLE_SOURCE}), "
+                    f"not fetched, and island {island} is not in lab mode: fetch it with `{refresh_command(island)}`"
+                )
+        elif age_h < -1:
             failures.append(f"snapshot part '{part}' fetched in the future ({fetched.isoformat()})")
         elif "fail" in limits and age_h > limits["fail"]:
             failures.append(
                 f"snapshot part '{part}' is {age_h:.1f} h old (fetched {fetched.isoformat()}), "
-                f"over the {limits['fail']} h limit: refresh it (playbooks/refresh_snapshots.yml)"
+                f"over the {limits['fail']} h limit: refresh it with `{refresh_command(island)}`"
             )
         elif "warn" in limits and age_h > limits["warn"]:
             warnings.append(
                 f"snapshot part '{part}' is {age_h:.1f} h old (fetched {fetched.isoformat()}), "
-                f"over the {limits['warn']} h warning age"
+                f"over the {limits['warn']} h warning age: refresh it soon with `{refresh_command(island)}`"
             )
     if failures:
-        raise RouteServerBuildError("; ".join(failures))
+        raise RouteServerBuildError("\n".join(failures))
     return warnings
+
+
+def snapshot_metrics(metadata: dict[str, Any]) -> str:
+    """The node exporter textfile that tells monitoring when each part was fetched.
+
+    ``example="true"`` marks hand-written example parts, whose age the
+    CaribixSnapshotTooOld alert does not judge (as the build does not).
+    """
+    lines = [
+        "# HELP caribix_snapshot_timestamp_seconds When the route server's snapshot part was fetched (Unix time).",
+        "# TYPE caribix_snapshot_timestamp_seconds gauge",
+    ]
+    for part in SNAPSHOT_PARTS:
+        stamp = parse_timestamp(metadata["parts"][part]["fetched_at"]).timestamp()
+        example = "true" if is_example_part(metadata, part) else "false"
+        lines.append(f'caribix_snapshot_timestamp_seconds{{part="{part}",example="{example}"}} {stamp:.0f}')
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- input
@@ -651,11 +703,11 @@ def build(data: dict[str, Any], snapshot_dir: str | Path, workdir: str | Path, n
     started = time.monotonic()
 
     snapshot = load_snapshot(snapshot_dir)
-    warnings = check_snapshot_age(snapshot["metadata"], policy["snapshot_max_age_hours"], now)
+    lab_mode = bool(data.get("lab_mode"))
+    warnings = check_snapshot_age(snapshot["metadata"], policy["snapshot_max_age_hours"], now, lab_mode=lab_mode)
     members = data["members"]
     general = general_config(data["exchange"], router_id, policy)
     clients = clients_config(members, data.get("secrets_dir", "/etc/bird/route-server-secrets"))
-    lab_mode = bool(data.get("lab_mode"))
     bogons = bogons_config(policy["lab_member_prefixes"] if lab_mode else [])
 
     cache_dir = workdir / "cache"
@@ -704,6 +756,7 @@ def build(data: dict[str, Any], snapshot_dir: str | Path, workdir: str | Path, n
         expected_bgp_sessions=expected,
         expected_roas=count_unique_roas(snapshot["rpki"]),
         warnings=warnings,
+        snapshot_metrics=snapshot_metrics(snapshot["metadata"]),
         clients=clients,
         general=general,
         timings=timings,
@@ -782,6 +835,7 @@ def main(argv: list[str] | None = None) -> int:
                 "expected_bgp_sessions": result.expected_bgp_sessions,
                 "expected_roas": result.expected_roas,
                 "warnings": result.warnings,
+                "snapshot_metrics": result.snapshot_metrics,
                 "timings": result.timings,
             }
         )

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 LG_URL = os.environ.get("CARIBIX_LG_URL", "")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "looking_glass"
@@ -34,7 +34,7 @@ CHROMIUM_FLAGS = [
 
 pytestmark = pytest.mark.skipif(
     not LG_URL,
-    reason="CARIBIX_LG_URL not set: run through `molecule verify -s looking_glass`",
+    reason="runs in molecule/looking_glass's verify step, which deploys the looking glass and sets CARIBIX_LG_URL (not in the unit stage)",
 )
 
 

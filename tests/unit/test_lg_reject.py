@@ -1,7 +1,9 @@
 """Reject-reason decoding against arouteserver's own table and our layouts."""
 
 import pytest
+from pierky.arouteserver import reject_reasons as arouteserver_reject_reasons
 
+from caribix import routeserver
 from caribix_lg import reject
 
 # What `arouteserver configure` proposes: its codes in 65520, Euro-IX in 1101.
@@ -10,14 +12,12 @@ CONFIGURE_LAYOUT = {65520: reject.AROUTESERVER, 1101: reject.EUROIX}
 
 def test_table_matches_installed_arouteserver():
     # The route servers are built with arouteserver: its code table is the truth.
-    arouteserver = pytest.importorskip("pierky.arouteserver.reject_reasons")
-    for code, text in arouteserver.REJECT_REASONS.items():
+    for code, text in arouteserver_reject_reasons.REJECT_REASONS.items():
         assert reject.AROUTESERVER_REASONS[int(code)] == text
 
 
 def test_caribix_route_server_own_code():
     # roles/route_server's extra check, tagged with the same layout.
-    routeserver = pytest.importorskip("caribix.routeserver")
     code = routeserver.REJECT_CODE_TOO_MANY_COMMUNITIES
     communities = [(64496, 1101, 0), (64496, 1101, code), (64496, 1102, 64500)]
     (reason,) = reject.reject_reasons(communities, 64496)

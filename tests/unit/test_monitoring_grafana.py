@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+from conftest import require_tool
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "roles" / "monitoring" / "files" / "grafana" / "caribix-island.json"
 # Metrics the monitoring stack really exports (measured: docs/monitoring.md).
@@ -44,8 +43,8 @@ def test_dashboard_shape():
         assert set(re.findall(r"\b(caribix_\w+|bird_\w+|probe_\w+)\b", expr)) <= KNOWN_METRICS
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) is not installed")
 def test_queries_are_valid_promql(tmp_path):
+    require_tool("promtool", "prometheus")
     rules = [{"record": f"caribix:grafana_panel_{index}", "expr": expr.replace("$__rate_interval", "5m").replace("$island", "lab")} for index, expr in enumerate(queries())]
     path = tmp_path / "panels.rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "grafana", "rules": rules}]}))

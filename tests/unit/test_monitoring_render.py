@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 ISLANDS = sorted(path.name for path in (ROOT / "inventories").iterdir() if (path / "hosts.yml").exists())
@@ -37,8 +37,7 @@ def rendered(request, tmp_path_factory):
 
 def test_alertmanager_config_passes_amtool(rendered):
     island, directory, prefix = rendered
-    if not shutil.which("amtool"):
-        pytest.skip("amtool (prometheus-alertmanager) not installed")
+    require_tool("amtool", "prometheus-alertmanager")
     path = directory / f"{prefix}alertmanager.yml"
     result = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -53,8 +52,7 @@ def test_alertmanager_config_passes_amtool(rendered):
 
 def test_rules_pass_promtool(rendered):
     _, directory, prefix = rendered
-    if not shutil.which("promtool"):
-        pytest.skip("promtool (prometheus) not installed")
+    require_tool("promtool", "prometheus")
     result = subprocess.run(["promtool", "check", "rules", str(directory / f"{prefix}caribix-alerts.rules.yml")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -15,14 +15,18 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
+from conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "monitoring"
 RULES_TEMPLATE = ROLE / "templates" / "caribix-alerts.rules.yml.j2"
 PROMTOOL_TESTS = sorted((ROOT / "tests" / "promtool").glob("*.test.yml"))
-PROMTOOL = shutil.which("promtool")
+PROMTOOL = "promtool"
 
-pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian package prometheus) is not installed")
+
+@pytest.fixture(autouse=True)
+def _promtool_installed():
+    require_tool(PROMTOOL, "prometheus")
 
 
 def render_rules(overrides: dict | None = None) -> str:

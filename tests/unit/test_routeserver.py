@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import require_tool
 
 from caribix import routeserver as rs
 
@@ -30,12 +31,13 @@ def exchange():
     return yaml.safe_load((GP / "exchange.yml").read_text())["exchange"]
 
 
-def _meta(**ages_h):
+def _meta(source="bgpq4", **ages_h):
     return {
+        "island": "guadeloupe",
         "parts": {
-            part: {"fetched_at": (NOW - dt.timedelta(hours=ages_h.get(part, 1))).isoformat()}
+            part: {"fetched_at": (NOW - dt.timedelta(hours=ages_h.get(part, 1))).isoformat(), "source": source}
             for part in rs.SNAPSHOT_PARTS
-        }
+        },
     }
 
 
@@ -55,8 +57,48 @@ def test_snapshot_past_warning_age_warns_per_part():
 
 
 def test_snapshot_past_failure_age_fails_and_says_how_to_refresh():
-    with pytest.raises(rs.RouteServerBuildError, match=r"'rpki' is 200.0 h old.*refresh_snapshots.yml"):
+    with pytest.raises(rs.RouteServerBuildError) as failure:
         rs.check_snapshot_age(_meta(rpki=200), LIMITS, NOW)
+    assert str(failure.value) == (
+        "snapshot part 'rpki' is 200.0 h old (fetched 2026-11-18T04:00:00+00:00), over the 168 h limit: "
+        "refresh it with `ansible-playbook -i inventories/guadeloupe playbooks/refresh_snapshots.yml`"
+    )
+
+
+def test_lab_mode_judges_fetched_parts_too():
+    # Lab mode spares example data only: a fetched part in a lab is judged.
+    with pytest.raises(rs.RouteServerBuildError, match=r"'irr' is 200.0 h old"):
+        rs.check_snapshot_age(_meta(irr=200), LIMITS, NOW, lab_mode=True)
+
+
+@pytest.mark.parametrize("years", [0, 1, 5, 30])
+def test_example_data_on_a_lab_island_is_reported_not_judged(years):
+    later = NOW + dt.timedelta(days=365 * years)
+    notes = rs.check_snapshot_age(_meta(source="example", irr=200), LIMITS, later, lab_mode=True)
+    assert len(notes) == 3
+    assert notes[0].startswith("NOT JUDGED: snapshot part 'irr' is ")
+    assert "example data (metadata.yml: source: example) on a lab island (caribix_lab_mode: true)" in notes[0]
+
+
+def test_example_data_on_a_production_island_is_refused_even_when_recent():
+    with pytest.raises(rs.RouteServerBuildError) as failure:
+        rs.check_snapshot_age(_meta(source="example"), LIMITS, NOW, lab_mode=False)
+    message = str(failure.value)
+    assert message.count("is example data") == 3
+    assert "island guadeloupe is not in lab mode: fetch it with `ansible-playbook -i inventories/guadeloupe playbooks/refresh_snapshots.yml`" in message
+
+
+def test_snapshot_metrics_give_each_part_its_fetch_time():
+    meta = _meta(irr=2)
+    meta["parts"]["peeringdb"]["source"] = "example"
+    lines = rs.snapshot_metrics(meta).splitlines()
+    assert lines[0].startswith("# HELP caribix_snapshot_timestamp_seconds ")
+    assert lines[1] == "# TYPE caribix_snapshot_timestamp_seconds gauge"
+    assert lines[2:] == [
+        f'caribix_snapshot_timestamp_seconds{{part="irr",example="false"}} {(NOW - dt.timedelta(hours=2)).timestamp():.0f}',
+        f'caribix_snapshot_timestamp_seconds{{part="peeringdb",example="true"}} {(NOW - dt.timedelta(hours=1)).timestamp():.0f}',
+        f'caribix_snapshot_timestamp_seconds{{part="rpki",example="false"}} {(NOW - dt.timedelta(hours=1)).timestamp():.0f}',
+    ]
 
 
 def test_snapshot_from_the_future_fails():
@@ -245,10 +287,7 @@ def _build(tmp_path, exchange, members, **extra):
         "members": members,
         "router_id": "192.0.2.1",
         "lab_mode": True,
-        "policy": {
-            "lab_member_prefixes": ["198.51.100.0/24", "203.0.113.0/24", "2001:db8:1000::/36"],
-            "snapshot_max_age_hours": {p: {"warn": 1e9, "fail": 1e9} for p in rs.SNAPSHOT_PARTS},
-        },
+        "policy": {"lab_member_prefixes": ["198.51.100.0/24", "203.0.113.0/24", "2001:db8:1000::/36"]},
     }
     data.update(extra)
     return rs.build(data, SNAPSHOT, tmp_path)
@@ -290,8 +329,8 @@ def test_graceful_shutdown_of_one_route_server(tmp_path, exchange, members, buil
     assert drained.count("bgp_community.add((65535, 0))") > built.config.count("bgp_community.add((65535, 0))")
 
 
-@pytest.mark.skipif(not shutil.which("bird"), reason="bird2 (scripts/controller-packages.txt) not installed")
 def test_bird_parses_the_build(tmp_path, built):
+    require_tool("bird", "bird2")
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     for name in ("AS64500-gp-as64500.conf", "AS64502-gp-as64502.conf"):
@@ -307,12 +346,14 @@ def test_cli_reads_stdin_and_reports_json(tmp_path, exchange, members, monkeypat
         "exchange": exchange,
         "members": members,
         "router_id": "192.0.2.2",
-        "policy": {"snapshot_max_age_hours": {p: {"warn": 1e9, "fail": 1e9} for p in rs.SNAPSHOT_PARTS}},
+        "lab_mode": True,
     }
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(data)))
     rc = rs.main(["build", "--input", "-", "--snapshot-dir", str(SNAPSHOT), "--output-dir", str(tmp_path)])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["expected_bgp_sessions"] == 8 and out["expected_roas"] == 2
+    assert out["snapshot_metrics"] == rs.snapshot_metrics(rs.load_snapshot(SNAPSHOT)["metadata"])
+    assert [w.split(":")[0] for w in out["warnings"]] == ["NOT JUDGED"] * 3
     assert (tmp_path / "bird.conf").read_text().startswith("# Built by caribix.routeserver")
 
 
@@ -330,14 +371,17 @@ ISLAND_ROUTE_SERVERS = [
 ]
 
 
-@pytest.mark.skipif(not shutil.which("bird"), reason="bird2 (scripts/controller-packages.txt) not installed")
 @pytest.mark.parametrize("island,host", ISLAND_ROUTE_SERVERS)
 def test_every_island_route_server_builds_from_its_own_data(tmp_path, island, host):
-    """Both route servers of each island, from the committed inventory and snapshot, parse in BIRD."""
+    """Both route servers of each island, from the committed inventory and snapshot, parse in BIRD.
+
+    The shared policy's real age limits apply: the example snapshots build
+    whatever the date, because lab islands do not judge example data.
+    """
+    require_tool("bird", "bird2")
     inventory = ROOT / "inventories" / island
     group_vars = inventory / "group_vars" / "all"
     shared_policy = yaml.safe_load((ROOT / "group_vars" / "all" / "route_servers.yml").read_text())["route_server_policy"]
-    shared_policy["snapshot_max_age_hours"] = {p: {"warn": 1e9, "fail": 1e9} for p in rs.SNAPSHOT_PARTS}
     host_vars = yaml.safe_load((inventory / "host_vars" / f"{host}.yml").read_text())
     members = yaml.safe_load((group_vars / "members.yml").read_text())["members"]
     data = {

@@ -258,3 +258,19 @@ def test_broken_config_never_reaches_bird():
     config = node("rs-gp-rs1").file("/etc/bird/bird.conf").content_string
     assert "broken;" not in config
     assert all(r["state"] == "up" for r in protocols("rs-gp-rs1").values())
+
+
+@pytest.mark.parametrize("name", ROUTE_SERVERS)
+def test_snapshot_timestamps_exported_for_monitoring(name):
+    """The build wrote when each snapshot part was fetched, for CaribixSnapshotTooOld."""
+    metadata = yaml.safe_load((SCENARIO / "snapshot" / "metadata.yml").read_text())
+    textfile = node(name).file("/var/lib/prometheus/node-exporter/caribix_snapshot.prom")
+    assert textfile.is_file and textfile.mode == 0o644
+    samples = dict(line.rsplit(" ", 1) for line in textfile.content_string.splitlines() if not line.startswith("#"))
+    assert samples == {
+        # The fixture is example data: exported, marked, never alerted on.
+        f'caribix_snapshot_timestamp_seconds{{part="{part}",example="true"}}': str(
+            int(dt.datetime.fromisoformat(metadata["parts"][part]["fetched_at"].replace("Z", "+00:00")).timestamp())
+        )
+        for part in ("irr", "peeringdb", "rpki")
+    }

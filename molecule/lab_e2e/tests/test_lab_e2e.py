@@ -41,8 +41,8 @@ CLEAN_ENV = {
     "HOME": os.environ.get("HOME", "/root"),
     "PATH": f"{REPO}/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-    # A moved clock (CARIBIX_FAKETIME, docs/clock.md) reaches the tests' own commands too.
-    **{name: os.environ[name] for name in ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC") if name in os.environ},
+    # A moved clock (CARIBIX_CLOCK_AHEAD_DAYS, docs/clock.md) reaches the tests' own commands too.
+    **{name: os.environ[name] for name in ("LD_PRELOAD", "DATEFUDGE") if name in os.environ},
 }
 ISLAND = os.environ.get("CARIBIX_LAB_ISLAND", "guadeloupe")
 STATE = REPO / "build" / "lab" / ISLAND

@@ -301,6 +301,12 @@ def rs_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return chosen
 
 
+def is_aut_num(name: str) -> bool:
+    """An aut-num used as an AS-SET ("AS64500"): the build expands it to
+    itself, without the snapshot's as_sets (seed_cache)."""
+    return re.fullmatch(r"AS\d+", name) is not None
+
+
 def secret_file_name(member: dict[str, Any]) -> str:
     return f"AS{member['asn']}-{member['bgp_password_vault_key']}.conf"
 
@@ -498,7 +504,7 @@ def seed_cache(
     for index, member in enumerate(rs_members(members)):
         bundles = {f"AS{member['asn']}": [member["asn"]]}
         name = member["as_set"].upper()
-        if re.fullmatch(r"AS\d+", name):
+        if is_aut_num(name):
             bundles[name] = [int(name[2:])]
         elif name in {k.upper() for k in as_sets}:
             bundles[name] = next(v for k, v in as_sets.items() if k.upper() == name)

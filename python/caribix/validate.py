@@ -19,12 +19,34 @@ import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import netaddr
+import yaml
 
-from caribix.model import REQUIRED_GROUPS, Island, Sibling, load_island, load_siblings
+from caribix.model import (
+    REQUIRED_GROUPS,
+    DataFileError,
+    Island,
+    Sibling,
+    VaultValue,
+    display_path,
+    load_island,
+    load_siblings,
+    read_yaml,
+    shared_root_for,
+)
+from caribix.routeserver import (
+    EXAMPLE_SOURCE,
+    SNAPSHOT_FILES,
+    SNAPSHOT_PARTS,
+    RouteServerBuildError,
+    is_aut_num,
+    load_snapshot,
+    refresh_command,
+)
 
 # --- AS numbers --------------------------------------------------------------
 # Lab mode allows exactly these (documentation RFC 5398, private use RFC 6996).
@@ -57,6 +79,19 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
+# The Alertmanager secrets every island's monitoring host needs
+# (group_vars/all/monitoring.yml reads them), in one file per island.
+MONITORING_VAULT_FILE = "group_vars/monitoring/vault_monitoring.yml"
+MONITORING_SECRETS = {
+    "vault_monitoring_smtp_password": "the SMTP password of the NOC mail relay",
+    "vault_monitoring_webhook_url": "the NOC chat/pager webhook URL",
+}
+# Listed by caribix-new-site in a production site's monitoring vault while
+# the secrets above are placeholders; the person deletes it once they are real.
+MONITORING_PLACEHOLDERS = "vault_monitoring_placeholders"
+# What writes a lab island's example snapshot (caribix.example_snapshot).
+EXAMPLE_SNAPSHOT_COMMAND = "caribix-example-snapshot"
+
 
 @dataclass(frozen=True)
 class ValidationError:
@@ -67,6 +102,10 @@ class ValidationError:
     field: str
     problem: str
     expected: str
+    # Something a command must still produce before the first deploy (the
+    # snapshot, the monitoring secrets), not wrong data: caribix-new-site
+    # prints these as its checklist instead of refusing the site.
+    pending: bool = dataclass_field(default=False, compare=False)
 
     def __str__(self) -> str:
         where = f"{self.subject}: " if self.subject else ""
@@ -133,10 +172,12 @@ class Validator:
         self.address_owners: dict[netaddr.IPAddress, str] = {}
         self.switch_ports: dict[str, dict[str, Any]] = {}
         self.inter_island_ports: dict[tuple[str, str], str] = {}
+        # (member label, as_set) of the members with route_server: true.
+        self.route_server_as_sets: list[tuple[str, str]] = []
 
     # --- reporting -----------------------------------------------------------
-    def error(self, file: str, subject: str, field: str, problem: str, expected: str) -> None:
-        self.errors.append(ValidationError(file, subject, field, problem, expected))
+    def error(self, file: str, subject: str, field: str, problem: str, expected: str, pending: bool = False) -> None:
+        self.errors.append(ValidationError(file, subject, field, problem, expected, pending))
 
     def unreadable(self, file: str) -> bool:
         """Whether ``file`` failed to load (its error says it already)."""
@@ -548,6 +589,8 @@ class Validator:
                 unique("mac", good["mac"], good["mac"])
             if "switch" in good and "port" in good:
                 self.check_member_port(good, file, subject, unique)
+            if good.get("route_server") is True and "as_set" in good:
+                self.route_server_as_sets.append((subject, good["as_set"]))
             if "speed" in good:
                 if good["speed"] not in speeds:
                     self.error(file, subject, "speed", f"{good['speed']} Mb/s is not an offered port speed", "one of " + ", ".join(str(s) for s in speeds) + " (caribix_member_port_speeds)")
@@ -689,7 +732,120 @@ class Validator:
         self.check_inter_island()
         self.check_members(vault_keys)
         self.check_siblings()
+        self.check_monitoring_vault()
+        self.check_snapshot()
         return self.errors
+
+    # --- what the first deploy needs besides the data ------------------------
+    def check_monitoring_vault(self) -> None:
+        """The monitoring host's Alertmanager secrets exist (their values are
+        encrypted; only their presence is checked)."""
+        path = self.island.inventory / MONITORING_VAULT_FILE
+        file = display_path(path)
+
+        def encrypt(name: str) -> str:
+            return f"encrypted with `ansible-vault encrypt_string --name {name} '<secret>'`"
+
+        if not path.is_file():
+            self.error(
+                file,
+                "",
+                "",
+                "does not exist: the monitoring host's Alertmanager needs its secrets",
+                f"{' and '.join(MONITORING_SECRETS)}, each {encrypt('<variable>')} (caribix-new-site writes this file)",
+                pending=True,
+            )
+            return
+        try:
+            content = read_yaml(path)
+        except DataFileError as problem:
+            if path.read_bytes().startswith(b"$ANSIBLE_VAULT"):
+                return  # a whole-file vault this run cannot open: Ansible decrypts it (or says why)
+            self.error(problem.path, "", "", problem.problem, problem.expected)
+            return
+        if not isinstance(content, dict):
+            self.error(file, "", "", f"holds {describe(content)}", "a mapping of variables")
+            return
+        for name, what in MONITORING_SECRETS.items():
+            if name not in content:
+                self.error(file, "", name, "is missing", f"{what}, {encrypt(name)}", pending=True)
+            elif not isinstance(content[name], VaultValue) and not is_text(content[name]):
+                self.error(file, "", name, f"{describe(content[name])} is not valid", f"{what}, {encrypt(name)}")
+        placeholders = content.get(MONITORING_PLACEHOLDERS)
+        if placeholders:
+            names = ", ".join(str(p) for p in placeholders) if isinstance(placeholders, list) else describe(placeholders)
+            self.error(
+                file,
+                "",
+                MONITORING_PLACEHOLDERS,
+                f"says {names} still hold placeholders, not the NOC's real secrets",
+                f"each replaced by its real value {encrypt('<variable>')}, then {MONITORING_PLACEHOLDERS} deleted",
+                pending=True,
+            )
+
+    def snapshot_fix(self, example: bool) -> str:
+        """How to (re)make this island's snapshot: written in the lab, fetched otherwise."""
+        inventory = display_path(self.island.inventory)
+        if self.lab_mode and example:
+            return f"write the lab's example snapshot with `{EXAMPLE_SNAPSHOT_COMMAND} {inventory}`"
+        return f"fetch it with `{refresh_command(self.island.name)}` (online) and commit it"
+
+    def check_snapshot(self) -> None:
+        """snapshots/<island>/ holds what the route-server build reads: its
+        four files, well formed, fetched data on a production island, and
+        every route-server member's AS-SET."""
+        directory = snapshot_dir_of(self.island.inventory)
+        shown = display_path(directory)
+        if not directory.is_dir():
+            self.error(
+                shown + "/",
+                "",
+                "",
+                "does not exist: the route servers are built from the island's IRR, PeeringDB and RPKI snapshot",
+                "the island's snapshot: " + self.snapshot_fix(example=True),
+                pending=True,
+            )
+            return
+        missing = [name for name in (*SNAPSHOT_FILES.values(), "metadata.yml") if not (directory / name).is_file()]
+        for name in missing:
+            self.error(display_path(directory / name), "", "", "does not exist (a part of the route servers' snapshot)", "the whole snapshot: " + self.snapshot_fix(example=True), pending=True)
+        if missing:
+            return
+        try:
+            snapshot = load_snapshot(directory)
+        except (RouteServerBuildError, yaml.YAMLError, AttributeError, TypeError) as error:
+            where, _, problem = str(error).partition(": ")
+            if not problem or not where.startswith(str(directory)):
+                where, problem = str(directory), str(error)
+            self.error(display_path(where), "", "", problem.replace("\n", " "), "a snapshot as the build reads it: " + self.snapshot_fix(example=True))
+            return
+        parts = snapshot["metadata"]["parts"]
+        example = {part: (parts[part] or {}).get("source") == EXAMPLE_SOURCE for part in SNAPSHOT_PARTS}
+        if not self.lab_mode:
+            for part in SNAPSHOT_PARTS:
+                if example[part]:
+                    self.error(
+                        display_path(directory / "metadata.yml"),
+                        "",
+                        f"parts.{part}.source",
+                        f"'{EXAMPLE_SOURCE}' marks hand-written example data, which the route-server build refuses when caribix_lab_mode is false",
+                        "fetched data: " + self.snapshot_fix(example=False),
+                        pending=True,
+                    )
+        known = {str(name).upper() for name in snapshot["irr"]["as_sets"]}
+        members_file = self.island.file_of("members")
+        irr_file = display_path(directory / SNAPSHOT_FILES["irr"])
+        for subject, as_set in self.route_server_as_sets:
+            if is_aut_num(as_set) or as_set.upper() in known:
+                continue
+            self.error(
+                members_file,
+                subject,
+                "as_set",
+                f"{as_set} is not in the route servers' IRR snapshot ({irr_file}, as_sets), so their build would stop",
+                "the member's AS-SET in the snapshot: " + self.snapshot_fix(example=example["irr"]),
+                pending=True,
+            )
 
 
 # --- small predicates --------------------------------------------------------
@@ -765,6 +921,13 @@ def member_label(member: Any, index: int) -> str:
 
 
 # --- entry points ------------------------------------------------------------
+def snapshot_dir_of(inventory: Path | str) -> Path:
+    """snapshots/<island>/ beside inventories/, where the route_server role
+    and playbooks/refresh_snapshots.yml read and write it."""
+    inventory = Path(inventory)
+    return shared_root_for(inventory) / "snapshots" / inventory.resolve().name
+
+
 def validate_island(island: Island, siblings: dict[str, Sibling] | None = None, vault_keys: set[str] | None = None) -> list[ValidationError]:
     """Every problem of ``island`` (empty list: the data is good)."""
     return Validator(island, siblings).run(vault_keys)

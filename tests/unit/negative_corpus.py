@@ -7,7 +7,8 @@ produce, one per line, nothing more and nothing less.
 
 Edits (paths are relative to inventories/, keys dotted, list indexes as
 numbers): ``set`` + ``value``, ``delete``, ``text`` (replace the file's
-content), ``vault_password`` (re-encrypt the file with another password).
+content), ``vault_password`` (re-encrypt the file with another password),
+``remove: true`` (delete the file or directory, e.g. ``../snapshots/guadeloupe``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ def case_names() -> list[str]:
 
 
 def copy_repository_data(destination: Path) -> None:
-    """The islands, the lab vault password and the shared group_vars/."""
+    """The islands, the lab vault password, the shared group_vars/, the
+    islands' snapshots (validation reads them) and the lab's announcements."""
     shutil.copytree(REPOSITORY / "inventories", destination / "inventories")
     shutil.copytree(REPOSITORY / "group_vars", destination / "group_vars")
+    shutil.copytree(REPOSITORY / "snapshots", destination / "snapshots")
+    shutil.copytree(REPOSITORY / "lab" / "announcements", destination / "lab" / "announcements")
 
 
 def _walk(document: Any, keys: list[str]) -> tuple[Any, Any]:
@@ -44,6 +48,9 @@ def _walk(document: Any, keys: list[str]) -> tuple[Any, Any]:
 
 def apply_edit(inventories: Path, edit: dict[str, Any]) -> None:
     path = inventories / edit["file"]
+    if edit.get("remove"):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return
     if "text" in edit:
         path.write_text(edit["text"], encoding="utf-8")
         return

@@ -14,6 +14,7 @@ from caribix.model import island_directories, load_island
 from caribix.validate import asn_problem, format_report, validate_directory
 
 import negative_corpus
+from test_validate_negative import build_case
 
 REPOSITORY = negative_corpus.REPOSITORY
 ISLANDS = [path.name for path in island_directories(REPOSITORY / "inventories")]
@@ -87,7 +88,7 @@ def test_cli_exit_codes(tmp_path):
     assert good.returncode == 0, good.stderr
     assert "inventories/saint-martin: the island data is valid" in good.stdout
 
-    inventory = negative_corpus.build_case("many-errors-one-run", tmp_path)
+    inventory = build_case("many-errors-one-run", tmp_path)
     bad = subprocess.run(
         [sys.executable, "-m", "caribix.validate", str(inventory), "--vault-id", negative_corpus.LAB_VAULT_ID],
         cwd=tmp_path, capture_output=True, text=True, check=False,
@@ -115,7 +116,7 @@ def test_validation_play_passes_on_each_island(island):
 
 def test_validation_play_fails_with_the_messages_and_touches_no_host(tmp_path):
     """The playbook path: a bad island stops the run before any later play."""
-    inventory = tmp_path / negative_corpus.build_case("many-errors-one-run", tmp_path)
+    inventory = tmp_path / build_case("many-errors-one-run", tmp_path)
     marker_dir = tmp_path / "touched"
     marker_dir.mkdir()
     site = tmp_path / "site.yml"
@@ -146,7 +147,7 @@ def test_validation_play_fails_with_the_messages_and_touches_no_host(tmp_path):
 
 def test_validation_runs_whatever_limit_tags_and_check_mode_say(tmp_path):
     """--limit, --tags and --check cannot skip validation (tags: always, run_once on the first limited host)."""
-    inventory = tmp_path / negative_corpus.build_case("duplicate-mac", tmp_path)
+    inventory = tmp_path / build_case("duplicate-mac", tmp_path)
     run = _playbook(inventory, REPOSITORY / "playbooks" / "validate.yml", "--limit", "gp-lg1", "--tags", "route_server", "--check", "--diff")
     assert run.returncode != 0
     assert "1 problem in the island data" in run.stdout + run.stderr

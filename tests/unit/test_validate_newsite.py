@@ -19,7 +19,7 @@ from caribix.validate import validate_directory
 
 import negative_corpus
 from conftest import require_tool
-from test_validate_negative import copy_repository_data
+from negative_corpus import copy_repository_data
 
 REPOSITORY = negative_corpus.REPOSITORY
 BIN = Path(sys.executable).parent

@@ -14,7 +14,7 @@ from caribix.model import island_directories, load_island
 from caribix.validate import asn_problem, format_report, validate_directory
 
 import negative_corpus
-from test_validate_negative import build_case
+from negative_corpus import build_case
 
 REPOSITORY = negative_corpus.REPOSITORY
 ISLANDS = [path.name for path in island_directories(REPOSITORY / "inventories")]

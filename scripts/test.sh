@@ -66,6 +66,12 @@ passed=$((passed + ${unit_passed:-0})); failed=$((failed + ${unit_failed:-0})); 
 if [ "$unit_rc" -ne 0 ] && [ "${unit_failed:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
 [ "$unit_rc" -ne 0 ] && failures+=("unit tests")
 timings+=("$(printf '%-34s %5ss  %s' "unit tests (${unit_passed:-0} passed, ${unit_skipped:-0} skipped)" $((SECONDS - unit_start)) "$([ "$unit_rc" -eq 0 ] && echo ok || echo FAILED)")")
+
+# The AWX execution environment: built and tested only when its inputs
+# differ from the ones last verified (images/ee/inputs.sha256) or with
+# CARIBIX_EE=1 (docs/awx.md); a skip is counted as a skip.
+run_stage "execution environment" bash -c 'bash scripts/ee.sh ci 2>&1 | tee artifacts/ee.log; exit ${PIPESTATUS[0]}'
+if grep -q '^ee: skipped' artifacts/ee.log; then passed=$((passed - 1)); skipped=$((skipped + 1)); fi
 fi
 
 # Molecule: leftover containers and networks of earlier runs go first.

@@ -18,9 +18,16 @@ island=${2:-guadeloupe}
 inventory=inventories/$island
 [ -d "$inventory" ] || { echo "no island inventory $inventory" >&2; exit 2; }
 export ANSIBLE_CONFIG="$repo/ansible.cfg"
+# The example islands' secrets are encrypted with the lab vault id; a
+# production site's vault id comes from the engineer, never from here.
+export ANSIBLE_VAULT_IDENTITY_LIST="lab@$repo/inventories/lab-vault-password.txt"
 log() { printf '[lab] %s\n' "$*" >&2; }
 state=build/lab/$island
 mkdir -p "$state"
+# The lab's SSH: one deploy key for every lab (made once), and the island's
+# hosts' own host keys, recorded when their containers are provisioned.
+ssh_dir=$repo/build/lab/ssh
+known_hosts=$repo/$state/known_hosts
 extra_vars=${CARIBIX_LAB_EXTRA_VARS:-}
 image=caribix/debian-bookworm:lab
 underlay=caribix-lab-underlay
@@ -98,6 +105,37 @@ start_container() { # name hostname extra-docker-args...
     --network "$network" "$@" "$image" >/dev/null
 }
 
+# What a server's installer leaves behind, done to a fresh container: sshd
+# with the host's own keys, the deploy user (not root) with our key and
+# passwordless sudo. Prints the host's ed25519 public key.
+provision_ssh() { # container deploy-user deploy-public-key
+  docker exec -i "$1" sh -s "$2" "$3" <<'SH'
+set -eu
+user=$1 key=$2
+for _ in $(seq 1 60); do
+  case $(systemctl is-system-running 2>/dev/null) in running|degraded) break ;; esac
+  sleep 1
+done
+if ! command -v sshd >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends openssh-server >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; }
+fi
+id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+home=$(getent passwd "$user" | cut -d: -f6)
+install -d -m 0700 -o "$user" -g "$user" "$home/.ssh"
+printf '%s\n' "$key" >"$home/.ssh/authorized_keys"
+chown "$user:$user" "$home/.ssh/authorized_keys"
+chmod 0600 "$home/.ssh/authorized_keys"
+printf '%s ALL=(ALL) NOPASSWD: ALL\n' "$user" >"/etc/sudoers.d/$user"
+chmod 0440 "/etc/sudoers.d/$user"
+[ -s /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -A >/dev/null
+systemctl enable ssh >/dev/null 2>&1 || true
+systemctl start ssh
+cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub
+SH
+}
+
 created=0
 hosts_created=0
 if [ "$action" = up ]; then
@@ -120,6 +158,17 @@ if [ "$action" = up ]; then
   done < <(plan '.hosts[] | select(.underlay_ipv4) | "\(.container) \(.underlay_ipv4)"')
   # A new member's router alone does not make a first deploy.
   hosts_created=$created
+  if [ ! -s "$ssh_dir/id_ed25519" ]; then
+    mkdir -p "$ssh_dir"
+    ssh-keygen -q -t ed25519 -N '' -C "caribix-lab-deploy" -f "$ssh_dir/id_ed25519"
+  fi
+  deploy_user=$(jq -r '[._meta.hostvars[] | .caribix_deploy_user // empty][0] // "caribix-deploy"' "$state/inventory.json")
+  : >"$known_hosts.new"
+  while read -r container address; do
+    host_key=$(provision_ssh "$container" "$deploy_user" "$(cat "$ssh_dir/id_ed25519.pub")" </dev/null)
+    printf '%s %s\n' "$address" "$host_key" >>"$known_hosts.new"
+  done < <(plan '.hosts[] | "\(.container) \(.management_ipv4)"')
+  mv "$known_hosts.new" "$known_hosts"
   while read -r container; do
     start_container "$container" "$container" --label caribix.lab.member=true
   done < <(plan '.members[].container')
@@ -133,7 +182,14 @@ if [ "$action" = up ]; then
   lab_py cable | sed 's/^/[lab] cable: /' >&2
 fi
 
-playbook_args=(-i lab/inventory.yml -i "$inventory" -e "@$state/overlay.json")
+# The lab's connection overlay: the production SSH path (the island's
+# hosts.yml, group_vars/all/connection.yml) with the lab's known_hosts and
+# deploy key as host variables, which rank above the island's group
+# variables. Given first: see lab/README.md.
+jq -n --arg known_hosts "$known_hosts" --arg key "$ssh_dir/id_ed25519" --argjson hosts "$(plan '[.hosts[].name]')" \
+  '{all: {hosts: ($hosts | map({key: ., value: {caribix_ssh_known_hosts_file: $known_hosts, ansible_ssh_private_key_file: $key}}) | from_entries)}}' \
+  >"$state/connection.json"
+playbook_args=(-i "$state/connection.json" -i "$inventory" -e "@$state/overlay.json")
 [ -n "$extra_vars" ] && playbook_args+=(-e "@$extra_vars")
 # Every island's switch's tunnel endpoint on the lab underlay (lab only).
 lab_py overlay >"$state/overlay.json"

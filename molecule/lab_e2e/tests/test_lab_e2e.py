@@ -41,6 +41,8 @@ CLEAN_ENV = {
     "HOME": os.environ.get("HOME", "/root"),
     "PATH": f"{REPO}/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+    # The example island's vault id, as scripts/lab.sh sets it.
+    "ANSIBLE_VAULT_IDENTITY_LIST": f"lab@{REPO}/inventories/lab-vault-password.txt",
     # A moved clock (CARIBIX_CLOCK_AHEAD_DAYS, docs/clock.md) reaches the tests' own commands too.
     **{name: os.environ[name] for name in ("LD_PRELOAD", "DATEFUDGE") if name in os.environ},
 }
@@ -109,6 +111,98 @@ def running_lab():
                if sh("docker", "inspect", "-f", "{{.State.Running}}", c, check=False).stdout.strip() != "true"]
     if missing:
         pytest.fail(f"the {ISLAND} lab is not running ({', '.join(missing)}): bash scripts/lab.sh up {ISLAND}")
+
+
+# ---------------------------------------------------------------- the production path
+# The lab is deployed as real servers are: over SSH to each host's
+# management address, as the deploy user, sudo for root, host keys
+# checked against a known_hosts file (docs/production.md).
+
+def ansible(*args: str, program: str = "ansible") -> subprocess.CompletedProcess:
+    """An Ansible command against the island, through the lab's connection overlay."""
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / program), "-i", str(STATE / "connection.json"), "-i", f"inventories/{ISLAND}", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**CLEAN_ENV, "ANSIBLE_NOCOLOR": "1"},
+    )
+
+
+def island_hosts() -> str:
+    return ",".join(h.name for h in plan().hosts)
+
+
+def test_every_host_is_reached_over_ssh_as_the_deploy_user_with_sudo():
+    plain = ansible(island_hosts(), "-m", "ansible.builtin.command", "-a", "id -un", "-o")
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert sorted(re.findall(r"^(\S+) \| CHANGED \| rc=0 \| \(stdout\) (\S+)$", plain.stdout, re.M)) == sorted(
+        (h.name, "caribix-deploy") for h in plan().hosts)
+    root = ansible(island_hosts(), "-b", "-m", "ansible.builtin.command", "-a", "id -un", "-o")
+    assert root.returncode == 0 and root.stdout.count("(stdout) root") == len(plan().hosts), root.stdout + root.stderr
+    known = (STATE / "known_hosts").read_text().split()
+    assert all(h.management_ipv4 in known for h in plan().hosts)
+
+
+def _known_hosts_without(tmp_path: Path, name: str, replacement: str | None = None) -> Path:
+    """The lab's known_hosts with one host's line removed, or its key replaced."""
+    address = plan().host(name).management_ipv4
+    lines = [line for line in (STATE / "known_hosts").read_text().splitlines() if not line.startswith(address + " ")]
+    if replacement:
+        lines.append(f"{address} {replacement}")
+    path = tmp_path / "known_hosts"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _other_key(tmp_path: Path) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    return " ".join((tmp_path / "other.pub").read_text().split()[:2])
+
+
+def test_an_unknown_host_key_stops_the_connection_and_says_what_to_do(tmp_path):
+    rs1 = plan().group("route_servers")[0]
+    run = ansible(rs1.name, "-m", "ansible.builtin.ping", "-e", f"caribix_ssh_known_hosts_file={_known_hosts_without(tmp_path, rs1.name)}")
+    assert run.returncode != 0
+    assert f"HINT {rs1.name}" in run.stderr and "its SSH host key is not in the island's known_hosts" in run.stderr, run.stdout + run.stderr
+
+
+def test_a_changed_host_key_stops_the_connection_and_says_what_to_do(tmp_path):
+    rs1 = plan().group("route_servers")[0]
+    known = _known_hosts_without(tmp_path, rs1.name, replacement=_other_key(tmp_path))
+    run = ansible(rs1.name, "-m", "ansible.builtin.ping", "-e", f"caribix_ssh_known_hosts_file={known}")
+    assert run.returncode != 0
+    assert f"HINT {rs1.name}" in run.stderr and "not the one recorded in the island's known_hosts" in run.stderr, run.stdout + run.stderr
+
+
+def test_a_refused_key_says_what_to_do(tmp_path):
+    rs1 = plan().group("route_servers")[0]
+    _other_key(tmp_path)
+    run = ansible(rs1.name, "-m", "ansible.builtin.ping", "-e", f"ansible_ssh_private_key_file={tmp_path / 'other'}")
+    assert run.returncode != 0
+    assert f"HINT {rs1.name}" in run.stderr and "the deploy user refused our SSH key" in run.stderr, run.stdout + run.stderr
+
+
+def test_refused_sudo_says_what_to_do():
+    rs1 = plan().group("route_servers")[0]
+    key = (REPO / "build" / "lab" / "ssh" / "id_ed25519.pub").read_text().strip()
+    dexec(rs1.container, "sh", "-c", "id -u caribix-nosudo >/dev/null 2>&1 || useradd -m caribix-nosudo; "
+          f"install -d -m 700 -o caribix-nosudo /home/caribix-nosudo/.ssh && echo '{key}' > /home/caribix-nosudo/.ssh/authorized_keys "
+          "&& chown caribix-nosudo /home/caribix-nosudo/.ssh/authorized_keys")
+    try:
+        run = ansible(rs1.name, "-b", "-m", "ansible.builtin.command", "-a", "id", "-e", "ansible_user=caribix-nosudo")
+    finally:
+        dexec(rs1.container, "userdel", "-r", "caribix-nosudo", check=False)
+    assert run.returncode != 0
+    assert f"HINT {rs1.name}" in run.stderr and "the deploy user may not use sudo" in run.stderr, run.stdout + run.stderr
+
+
+def test_the_second_route_server_is_not_touched_when_the_first_fails(tmp_path):
+    rs1, rs2 = plan().group("route_servers")[:2]
+    known = _known_hosts_without(tmp_path, rs1.name)
+    run = ansible("playbooks/route_servers.yml", "-e", f"caribix_ssh_known_hosts_file={known}", program="ansible-playbook")
+    assert run.returncode != 0
+    route_server_play = run.stdout.split("PLAY [Route servers]", 1)[1].split("PLAY RECAP", 1)[0]
+    assert f"[{rs1.name}]" in route_server_play and "UNREACHABLE" in route_server_play
+    assert f"[{rs2.name}]" not in route_server_play, route_server_play
 
 
 def test_every_member_session_is_established_on_both_route_servers():

@@ -22,7 +22,7 @@ log() { printf '[lab] %s\n' "$*" >&2; }
 state=build/lab/$island
 mkdir -p "$state"
 extra_vars=${CARIBIX_LAB_EXTRA_VARS:-}
-image=caribix/debian-bookworm:lab
+image=caribix/debian-trixie:lab
 underlay=caribix-lab-underlay
 underlay_subnet=203.0.113.248/29
 

@@ -29,7 +29,7 @@ mkdir -p "$state"
 ssh_dir=$repo/build/lab/ssh
 known_hosts=$repo/$state/known_hosts
 extra_vars=${CARIBIX_LAB_EXTRA_VARS:-}
-image=caribix/debian-bookworm:lab
+image=caribix/debian-trixie:lab
 underlay=caribix-lab-underlay
 underlay_subnet=203.0.113.248/29
 

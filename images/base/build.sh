@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Build the Debian bookworm base image of every lab and Molecule container
-# with mmdebstrap + docker import: no registry can be pulled from here.
-# The image is tagged with a hash of its recipe (this script and
+# Build the Debian 13 (trixie) base image of every lab and Molecule
+# container with mmdebstrap + docker import: no registry can be pulled from
+# here. The image is tagged with a hash of its recipe (this script and
 # packages.txt), so it is rebuilt only when the recipe changes; the tag
-# caribix/debian-bookworm:lab always points at the current recipe.
+# caribix/debian-trixie:lab always points at the current recipe.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repository=caribix/debian-bookworm
+repository=caribix/debian-trixie
 recipe_hash=$(cat "$here/build.sh" "$here/packages.txt" | sha256sum | cut -c1-12)
 image="$repository:$recipe_hash"
 
@@ -32,6 +32,19 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 log "building $image (mirror $mirror)"
+# openssh-server's postinst made host keys while the image was built: an
+# image must not carry them (every container would share them). They are
+# deleted, and each container makes its own on the first start of
+# ssh.service: ssh-keygen -A (only the missing ones) before Debian's own
+# `sshd -t`, which fails without host keys. (Debian 13's sshd-keygen.service
+# would do it only on a first boot, ConditionFirstBoot, which a container
+# started from this image never is.)
+ssh_host_keys_dropin='# CaribIX base image: each container makes its own SSH host keys.
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t'
+export ssh_host_keys_dropin
 # Customize hooks: keep systemd quiet in a container (no getty, udev or
 # kernel-facing units), keep apt lean, and drop docs to keep the image small.
 # The package lists stay, as on any installed host: `apt` in --check mode
@@ -43,10 +56,12 @@ mmdebstrap --variant=minbase --include="$packages" --skip=cleanup/apt/lists \
   --customize-hook='chroot "$1" systemctl mask getty.target console-getty.service systemd-udevd.service systemd-udev-trigger.service systemd-modules-load.service sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount systemd-firstboot.service systemd-remount-fs.service' \
   --customize-hook='echo "APT::Install-Recommends \"false\";" > "$1/etc/apt/apt.conf.d/90caribix-no-recommends"' \
   --customize-hook='rm -f "$1/etc/machine-id" && touch "$1/etc/machine-id"' \
-  bookworm "$work/rootfs.tar" \
-  "deb $mirror bookworm main" \
-  "deb $mirror bookworm-updates main" \
-  "deb http://deb.debian.org/debian-security bookworm-security main"
+  --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
+  --customize-hook='mkdir -p "$1/etc/systemd/system/ssh.service.d" && printf "%s\n" "$ssh_host_keys_dropin" > "$1/etc/systemd/system/ssh.service.d/caribix-host-keys.conf"' \
+  trixie "$work/rootfs.tar" \
+  "deb $mirror trixie main" \
+  "deb $mirror trixie-updates main" \
+  "deb http://deb.debian.org/debian-security trixie-security main"
 
 docker import \
   --change 'ENV container=docker' \

@@ -1,6 +1,7 @@
 """What the base role must leave on a host, checked from inside and outside."""
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -9,6 +10,8 @@ testinfra_hosts = ["ansible://base-host"]
 
 HOST_V4 = "192.0.2.242"
 HOST_V6 = "2001:db8:f0::42"
+# The scenario's image (molecule.yml); it must carry no SSH host keys.
+IMAGE = "caribix/debian-trixie:lab"
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +48,33 @@ def test_sshd_effective_config_is_hardened(host):
     ciphers = next(line for line in effective if line.startswith("ciphers ")).split()[1].split(",")
     assert set(ciphers) <= {"chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com"}
     assert not any("cbc" in cipher for cipher in ciphers)
+
+
+def test_sshd_prefers_post_quantum_key_exchange(host):
+    if int(host.system_info.release.split(".")[0]) < 13:
+        pytest.skip("mlkem768x25519-sha256 needs OpenSSH 9.9 (Debian 13)")
+    effective = host.check_output("sshd -T").lower().splitlines()
+    kex = next(line for line in effective if line.startswith("kexalgorithms ")).split()[1].split(",")
+    assert kex[0] == "mlkem768x25519-sha256"
+
+
+def test_image_carries_no_ssh_host_keys():
+    listing = subprocess.run(
+        ["docker", "run", "--rm", IMAGE, "sh", "-c", "ls /etc/ssh"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "sshd_config" in listing
+    assert not [name for name in listing if name.startswith("ssh_host_")]
+
+
+def test_each_host_has_its_own_ssh_host_keys(host, probe):
+    # base-probe never ran the base role: its keys come from the image's
+    # first start of ssh.service (ssh-keygen -A), base-host's likewise.
+    for key in ("ed25519", "rsa"):
+        path = f"/etc/ssh/ssh_host_{key}_key.pub"
+        mine, theirs = host.file(path).content_string, probe.file(path).content_string
+        assert mine.startswith("ssh-") and theirs.startswith("ssh-")
+        assert mine.split()[1] != theirs.split()[1], f"{path} is the same on two hosts"
+    assert probe.service("ssh").is_running
 
 
 def test_firewall_default_deny_inbound(host):

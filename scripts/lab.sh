@@ -182,14 +182,13 @@ if [ "$action" = up ]; then
   lab_py cable | sed 's/^/[lab] cable: /' >&2
 fi
 
-# The lab's connection overlay: the production SSH path (the island's
-# hosts.yml, group_vars/all/connection.yml) with the lab's known_hosts and
-# deploy key as host variables, which rank above the island's group
-# variables. Given first: see lab/README.md.
-jq -n --arg known_hosts "$known_hosts" --arg key "$ssh_dir/id_ed25519" --argjson hosts "$(plan '[.hosts[].name]')" \
-  '{all: {hosts: ($hosts | map({key: ., value: {caribix_ssh_known_hosts_file: $known_hosts, ansible_ssh_private_key_file: $key}}) | from_entries)}}' \
-  >"$state/connection.json"
-playbook_args=(-i "$state/connection.json" -i "$inventory" -e "@$state/overlay.json")
+# The lab's connection: the production SSH path (the island's hosts.yml,
+# group_vars/all/connection.yml) with the lab's known_hosts file and deploy
+# key, as extra vars (lab/README.md: harmless for the controller's own
+# local connection and the member routers' Docker one).
+jq -n --arg known_hosts "$known_hosts" --arg key "$ssh_dir/id_ed25519" \
+  '{caribix_ssh_known_hosts_file: $known_hosts, ansible_ssh_private_key_file: $key}' >"$state/connection.json"
+playbook_args=(-i "$inventory" -e "@$state/overlay.json" -e "@$state/connection.json")
 [ -n "$extra_vars" ] && playbook_args+=(-e "@$extra_vars")
 # Every island's switch's tunnel endpoint on the lab underlay (lab only).
 lab_py overlay >"$state/overlay.json"

@@ -121,7 +121,7 @@ def running_lab():
 def ansible(*args: str, program: str = "ansible") -> subprocess.CompletedProcess:
     """An Ansible command against the island, through the lab's connection overlay."""
     return subprocess.run(
-        [str(REPO / ".venv" / "bin" / program), "-i", str(STATE / "connection.json"), "-i", f"inventories/{ISLAND}", *args],
+        [str(REPO / ".venv" / "bin" / program), "-i", f"inventories/{ISLAND}", "-e", f"@{STATE / 'connection.json'}", *args],
         cwd=REPO, capture_output=True, text=True, timeout=600,
         env={**CLEAN_ENV, "ANSIBLE_NOCOLOR": "1"},
     )

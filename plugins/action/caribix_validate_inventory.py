@@ -64,6 +64,11 @@ class ActionModule(ActionBase):
         if not inventory_dir:
             raise AnsibleActionFail("No inventory: run with -i inventories/<island>")
         inventory = Path(inventory_dir)
+        if not (inventory / "group_vars" / "all" / "exchange.yml").is_file():
+            # An inventory AWX imported (a script in /runner/inventory,
+            # docs/awx.md): the island's directory in the project, by name.
+            island_name = str((task_vars.get("exchange") or {}).get("island", ""))
+            inventory = Path(__file__).resolve().parents[2] / "inventories" / island_name
 
         variables = dict(POLICY_DEFAULTS)
         for name in ISLAND_VARIABLES:

@@ -332,35 +332,16 @@ def test_monitoring_receivers_credential_type_reaches_the_monitoring_variables(i
 # --- The whole AWX path: project-sourced inventory, then a job ---------------
 
 
-AWX_PLUGIN_FIX = (
-    """        inventory = Path(inventory_dir)
-""",
-    """        inventory = Path(inventory_dir)
-        if not (inventory / "group_vars" / "all" / "exchange.yml").is_file():
-            # An inventory AWX imported (a script in /runner/inventory):
-            # the island's directory in the project, named by its data.
-            island_name = str((task_vars.get("exchange") or {}).get("island", ""))
-            inventory = Path(__file__).resolve().parents[2] / "inventories" / island_name
-""",
-)
-
-
 def awx_project(dest: Path) -> Path:
-    """A project as docs/awx.md asks for it: ansible.cfg without the lab
-    vault identity (README, Secrets) and with the script inventory plugin
-    (AWX hands jobs their inventory as a script), the island's whole-file vault
-    rewritten with awx/inline_vault.py (same variables, same values)."""
+    """A project as docs/awx.md asks for it: ansible.cfg without a vault
+    identity (README, Secrets), the island's whole-file vault rewritten with
+    awx/inline_vault.py (same variables, same values). The repository
+    itself reads AWX's inventory script (ansible.cfg) and finds the
+    island's directory from it (plugins/action/caribix_validate_inventory.py)."""
     project = copy_project(dest)
     cfg = project / "ansible.cfg"
-    # and AWX's inventory script readable: the script plugin enabled.
-    cfg.write_text("".join(
-        line.replace("ansible.builtin.host_list", "ansible.builtin.host_list, ansible.builtin.script")
-        for line in cfg.read_text().splitlines(keepends=True) if not line.startswith("vault_identity_list")))
-    # and validation finding the island's directory in the project when the
-    # inventory is AWX's script (the change docs/awx.md proposes).
-    plugin = project / "plugins" / "action" / "caribix_validate_inventory.py"
-    plugin.write_text(plugin.read_text().replace(AWX_PLUGIN_FIX[0], AWX_PLUGIN_FIX[1]))
-    assert AWX_PLUGIN_FIX[1] in plugin.read_text(), "the validate plugin changed: update AWX_PLUGIN_FIX"
+    assert "ansible.builtin.script" in cfg.read_text()
+    cfg.write_text("".join(line for line in cfg.read_text().splitlines(keepends=True) if not line.startswith("vault_identity_list")))
     subprocess.run(
         [sys.executable, str(REPO / "awx" / "inline_vault.py"), "--vault-id", f"{LAB_VAULT_ID}@{LAB_VAULT_PASSWORD_FILE}",
          str(project / "inventories" / ISLAND / "group_vars" / "all" / "vault.yml")],

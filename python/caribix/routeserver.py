@@ -548,12 +548,15 @@ def seed_cache(
 def rtr_config(port: int) -> str:
     # stayrtr on the same host serves the snapshot's VRPs; ROAs only
     # change when a new snapshot is deployed (the role then reloads).
+    # Retry every 5 s: BIRD 2.17 opens with RTR version 2, stayrtr 0.6
+    # (Debian 13) answers version 1, and BIRD agrees on it only at a retry;
+    # against a cache on localhost a short retry costs nothing.
     return (
         "protocol rpki RPKI_stayrtr {\n"
         "\troa4 { table RPKI4; };\n"
         "\troa6 { table RPKI6; };\n"
         f"\tremote 127.0.0.1 port {port};\n"
-        "\tretry keep 30;\n"
+        "\tretry keep 5;\n"
         "\trefresh keep 600;\n"
         "\texpire keep 86400;\n"
         "}\n"

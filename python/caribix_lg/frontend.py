@@ -31,7 +31,12 @@ DEFAULTS = {
     "cache_ttl": 10,
     "backend_timeout": 8,
     "rate_limit": {"per_second": 2, "burst": 20},
+    # TLS to the backends (https URLs): the CA that signed their
+    # certificates, and this front end's own certificate and key for
+    # backends that require a client certificate (mutual TLS).
     "ca_file": None,
+    "client_cert": None,
+    "client_key": None,
 }
 _RS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 FAMILIES = ("ipv4", "ipv6")
@@ -86,14 +91,27 @@ class Frontend:
         }
         self.cache = TTLCache(self.config["cache_ttl"])
         self._fetch = fetch or self._http_get
-        self._ssl = (
-            ssl.create_default_context(cafile=self.config["ca_file"])
-            if self.config["ca_file"]
-            else None
-        )
+        self._ssl = self._tls_context()
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(2, 2 * len(self.route_servers))
         )
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """Verifies the backends' certificates (name or IP address of the
+        URL) against ``ca_file``, and shows ours when one is configured.
+        Unreadable files fail here, at start-up and in ``--check``."""
+        ca_file, cert, key = (
+            self.config[k] for k in ("ca_file", "client_cert", "client_key")
+        )
+        if key and not cert:
+            raise ValueError("frontend config: client_key needs client_cert")
+        if not (ca_file or cert):
+            return None
+        context = ssl.create_default_context(cafile=ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if cert:
+            context.load_cert_chain(cert, key)
+        return context
 
     # -- talking to the backends ---------------------------------------
     def _http_get(self, url: str) -> dict:

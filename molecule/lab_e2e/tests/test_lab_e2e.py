@@ -249,11 +249,15 @@ def test_the_data_plane_follows_across_the_switch():
 
 
 def backend_json(rs: lab.LabHost, path: str) -> dict:
-    """The looking glass's backend API, asked from the looking-glass host (its only allowed client)."""
+    """The looking glass's backend API, asked from the looking-glass host (its only allowed client)
+    over the backend channel: mutual TLS with the island's certificates, as the front end does."""
     lg = plan().group("looking_glass")[0]
+    tls = "/etc/caribix-lg/backend-tls"
     code = (
-        "import json,sys,urllib.request;"
-        f"print(urllib.request.urlopen('http://{rs.management_ipv4}:29184{path}', timeout=10).read().decode())"
+        "import json,ssl,sys,urllib.request;"
+        f"context = ssl.create_default_context(cafile='{tls}/ca.crt');"
+        f"context.load_cert_chain('{tls}/host.crt', '{tls}/host.key');"
+        f"print(urllib.request.urlopen('https://{rs.management_ipv4}:29184{path}', timeout=10, context=context).read().decode())"
     )
     return json.loads(dexec(lg.container, "python3", "-c", code))
 

@@ -20,36 +20,56 @@ testinfra_hosts = ["docker://lg-lg1"]
 
 RS_HOSTS = ["lg-rs1", "lg-rs2"]
 RS_ADDRESS = {"lg-rs1": "192.0.2.131", "lg-rs2": "192.0.2.132"}
+ADDRESS = {**RS_ADDRESS, "lg-lg1": "192.0.2.150"}
 LG_URL = "https://192.0.2.150"
+# The backend channel's files the role installs on every host.
+TLS_DIR = "/etc/caribix-lg/backend-tls"
 
 # Run on a host: GET each URL given, print [[status, body], ...] as JSON
-# (no curl in the image; one process for several requests).
+# (no curl in the image; one process for several requests); a failed
+# connection or TLS handshake is ["error", "why"]. The first argument
+# says how to talk TLS: "insecure" (the lab's self-signed front end),
+# "mtls" (the island CA and this host's certificate, as the front end
+# does), "nocert" (the island CA, no client certificate).
 FETCH = (
     "import json,ssl,sys,urllib.request,urllib.error\n"
-    "context = ssl._create_unverified_context()\n"
+    f"tls = {TLS_DIR!r}\n"
+    "mode = sys.argv[1]\n"
+    "if mode == 'insecure':\n"
+    "    context = ssl._create_unverified_context()\n"
+    "else:\n"
+    "    context = ssl.create_default_context(cafile=tls + '/ca.crt')\n"
+    "    if mode == 'mtls':\n"
+    "        context.load_cert_chain(tls + '/host.crt', tls + '/host.key')\n"
     "answers = []\n"
-    "for url in sys.argv[1:]:\n"
+    "for url in sys.argv[2:]:\n"
     "    try:\n"
     "        answer = urllib.request.urlopen(url, timeout=20, context=context)\n"
     "        answers.append([answer.status, answer.read().decode()])\n"
     "    except urllib.error.HTTPError as error:\n"
     "        answers.append([error.code, error.read().decode()])\n"
+    "    except OSError as error:\n"
+    "        answers.append(['error', str(getattr(error, 'reason', error))])\n"
     "print(json.dumps(answers))\n"
 )
 
 
-def remote_get_many(host, *urls):
+def remote_get_many(host, *urls, mode="mtls"):
     return json.loads(
-        host.check_output("python3 -c %s " + " ".join(["%s"] * len(urls)), FETCH, *urls)
+        host.check_output("python3 -c %s %s " + " ".join(["%s"] * len(urls)), FETCH, mode, *urls)
     )
 
 
-def remote_get(host, url):
-    return tuple(remote_get_many(host, url)[0])
+def remote_get(host, url, mode="mtls"):
+    return tuple(remote_get_many(host, url, mode=mode)[0])
+
+
+def backend_url(rs, path):
+    return f"https://{RS_ADDRESS[rs]}:29184{path}"
 
 
 def backend_json(host, rs, path):
-    status, body = remote_get(host, f"http://{RS_ADDRESS[rs]}:29184{path}")
+    status, body = remote_get(host, backend_url(rs, path))
     assert status == 200, body
     return json.loads(body)
 
@@ -86,14 +106,38 @@ def controller_get(path):
 
 
 @pytest.mark.parametrize("rs", RS_HOSTS)
-def test_backend_runs_unprivileged_with_bird_socket_access(host, rs):
+def test_backend_runs_unprivileged_on_localhost_behind_nginx(host, rs):
     rs_host = get_host(host, rs)
     service = rs_host.service("caribix-lg-backend")
     assert service.is_running and service.is_enabled
     user = rs_host.check_output("ps -o user= -C python3 -C python")
     assert "caribix-lg" in user.split()
     assert "bird" in rs_host.user("caribix-lg").groups
+    # The backend on localhost only; nginx (mutual TLS) on the management address.
+    assert rs_host.socket("tcp://127.0.0.1:29185").is_listening
+    assert not rs_host.socket("tcp://0.0.0.0:29185").is_listening
+    assert not rs_host.socket(f"tcp://{RS_ADDRESS[rs]}:29185").is_listening
     assert rs_host.socket(f"tcp://{RS_ADDRESS[rs]}:29184").is_listening
+    assert rs_host.service("nginx").is_running
+    # Debian's default site (port 80 everywhere) is gone.
+    assert not rs_host.socket("tcp://0.0.0.0:80").is_listening
+
+
+@pytest.mark.parametrize(
+    "name, group, key_group", [("lg-rs1", "route_servers", "root"), ("lg-lg1", "looking_glass", "caribix-lg")]
+)
+def test_channel_files_from_the_island_data(host, name, group, key_group):
+    target = get_host(host, name)
+    key = target.file(f"{TLS_DIR}/host.key")
+    assert (key.user, key.group, key.mode) == ("root", key_group, 0o640)
+    assert target.file(TLS_DIR).mode == 0o750
+    certificate = target.check_output(
+        f"openssl x509 -in {TLS_DIR}/host.crt -noout -subject -nameopt RFC2253 -ext subjectAltName,extendedKeyUsage"
+    )
+    assert f"subject=CN={name}\n" in certificate
+    assert f"DNS:{name}, IP Address:{ADDRESS[name]}" in certificate
+    assert ("TLS Web Server Authentication" if group == "route_servers" else "TLS Web Client Authentication") in certificate
+    assert target.run(f"openssl verify -CAfile {TLS_DIR}/ca.crt {TLS_DIR}/host.crt").rc == 0
 
 
 @pytest.mark.parametrize("rs", RS_HOSTS)
@@ -146,9 +190,7 @@ def test_backend_accepted_and_filtered_routes_with_reasons(host, lg, rs):
 
 
 def test_backend_caches_bird_answers(lg):
-    first, second = remote_get_many(
-        lg, "http://192.0.2.131:29184/status", "http://192.0.2.131:29184/status"
-    )
+    first, second = remote_get_many(lg, backend_url("lg-rs1", "/status"), backend_url("lg-rs1", "/status"))
     assert (
         json.loads(second[1])["api"]["cache_status"]
         == json.loads(first[1])["api"]["cache_status"]
@@ -156,16 +198,70 @@ def test_backend_caches_bird_answers(lg):
     assert json.loads(second[1])["api"]["result_from_cache"] is True
 
 
-def test_backend_refuses_bad_input_and_other_clients(host, lg):
-    status, body = remote_get(
-        lg, "http://192.0.2.131:29184/routes/filtered/AS64500_1;configure"
-    )
+def test_backend_refuses_bad_input(lg):
+    status, body = remote_get(lg, backend_url("lg-rs1", "/routes/filtered/AS64500_1;configure"))
     assert status == 400 and "invalid protocol name" in body
-    status, body = remote_get(lg, "http://192.0.2.131:29184/routes/protocol/AS65551_9")
+    status, body = remote_get(lg, backend_url("lg-rs1", "/routes/protocol/AS65551_9"))
     assert status == 404
-    member = get_host(host, "lg-member")
-    status, body = remote_get(member, "http://192.0.2.131:29184/status")
-    assert status == 403
+
+
+@pytest.mark.parametrize("rs", RS_HOSTS)
+def test_backend_refuses_a_client_without_certificate(lg, rs):
+    # The looking-glass host itself, trusting the CA but showing no certificate.
+    status, body = remote_get(lg, backend_url(rs, "/status"), mode="nocert")
+    assert status == 400 and "No required SSL certificate was sent" in body
+
+
+def test_backend_refuses_a_route_servers_certificate_as_client(host):
+    # Signed by the island CA, but for a server (serverAuth): not a front end.
+    rs2 = get_host(host, "lg-rs2")
+    status, body = remote_get(rs2, backend_url("lg-rs1", "/status"))
+    assert status == 400 and "SSL certificate error" in body
+
+
+def test_backend_port_refuses_plain_http(host, lg):
+    for client in (lg, get_host(host, "lg-member")):
+        status, body = remote_get(client, "http://192.0.2.131:29184/status", mode="insecure")
+        assert status == 400 and "plain HTTP request was sent to HTTPS port" in body
+
+
+def test_backend_itself_is_not_reachable_from_the_looking_glass_host(lg):
+    for rs in RS_HOSTS:
+        for url in (f"http://{RS_ADDRESS[rs]}:29185/status", f"https://{RS_ADDRESS[rs]}:29185/status"):
+            status, reason = remote_get(lg, url)
+            assert status == "error" and "refused" in reason.lower(), (url, status, reason)
+
+
+def test_backend_still_checks_the_client_address_behind_nginx(host):
+    # nginx passes the client's address; the backend answers only the
+    # looking-glass hosts (here a request claiming to come from the member).
+    rs1 = get_host(host, "lg-rs1")
+    script = (
+        "import urllib.request,urllib.error\n"
+        "request = urllib.request.Request('http://127.0.0.1:29185/status', headers={'X-Forwarded-For': '192.0.2.140'})\n"
+        "try:\n"
+        "    print(urllib.request.urlopen(request, timeout=10).status)\n"
+        "except urllib.error.HTTPError as error:\n"
+        "    print(error.code)\n"
+    )
+    assert rs1.check_output("python3 -c %s", script) == "403"
+
+
+def test_frontend_reaches_both_backends_over_mutual_tls(lg):
+    config = json.loads(lg.file("/etc/caribix-lg/frontend.json").content_string)
+    assert [rs["url"] for rs in config["route_servers"]] == [
+        "https://192.0.2.131:29184",
+        "https://192.0.2.132:29184",
+    ]
+    assert config["client_cert"] == f"{TLS_DIR}/host.crt"
+    # Every route server answered: no warning, and each one's own data.
+    status, body, _ = controller_get("/")
+    assert status == 200 and "did not answer" not in body
+    for rs, protocol in (("lg-rs1", "AS64500_1"), ("lg-rs2", "AS64500_1")):
+        status, body, _ = controller_get(f"/neighbors/{rs}/{protocol}")
+        assert status == 200 and "did not answer" not in body
+        accepted = body.split('id="accepted"')[1]
+        assert "203.0.113.0/24" in accepted, rs
 
 
 def test_frontend_https_with_security_headers():

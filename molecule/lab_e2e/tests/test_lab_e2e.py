@@ -24,6 +24,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -119,12 +120,18 @@ def running_lab():
 # checked against a known_hosts file (docs/production.md).
 
 def ansible(*args: str, program: str = "ansible") -> subprocess.CompletedProcess:
-    """An Ansible command against the island, through the lab's connection overlay."""
-    return subprocess.run(
-        [str(REPO / ".venv" / "bin" / program), "-i", f"inventories/{ISLAND}", "-e", f"@{STATE / 'connection.json'}", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**CLEAN_ENV, "ANSIBLE_NOCOLOR": "1"},
-    )
+    """An Ansible command against the island, as the lab runs them (its SSH extra vars).
+
+    Each call gets SSH control sockets of its own: a master connection
+    left by an earlier command (ControlPersist) would skip the host-key
+    and login checks these tests are about.
+    """
+    with tempfile.TemporaryDirectory(prefix="caribix-ssh-cp-") as control_dir:
+        return subprocess.run(
+            [str(REPO / ".venv" / "bin" / program), "-i", f"inventories/{ISLAND}", "-e", f"@{STATE / 'connection.json'}", *args],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+            env={**CLEAN_ENV, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir},
+        )
 
 
 def island_hosts() -> str:

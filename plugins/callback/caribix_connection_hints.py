@@ -85,8 +85,9 @@ class CallbackModule(CallbackBase):
         if found is None:
             return
         problem, remedy = found
-        # Sudo trouble shows as a failed task; anything else only when unreachable.
-        if not unreachable and problem != "the deploy user may not use sudo":
+        # Sudo trouble shows as a failed task, and so does a host that
+        # wait_for_connection could not reach; the rest only as unreachable.
+        if not unreachable and problem != "the deploy user may not use sudo" and "Failed to connect to the host" not in text:
             return
         # ssh names the address it tried ("connect to host A port P", "for A"):
         # the inventory's ansible_host is a template not rendered here.

@@ -208,7 +208,8 @@ def test_the_second_route_server_is_not_touched_when_the_first_fails(tmp_path):
     run = ansible("playbooks/route_servers.yml", "-e", f"caribix_ssh_known_hosts_file={known}", program="ansible-playbook")
     assert run.returncode != 0
     route_server_play = run.stdout.split("PLAY [Route servers]", 1)[1].split("PLAY RECAP", 1)[0]
-    assert f"[{rs1.name}]" in route_server_play and "UNREACHABLE" in route_server_play
+    assert f"fatal: [{rs1.name}]" in route_server_play, route_server_play
+    assert f"HINT {rs1.name}" in run.stderr and "its SSH host key is not in the island's known_hosts" in run.stderr, run.stderr
     assert f"[{rs2.name}]" not in route_server_play, route_server_play
 
 

@@ -421,9 +421,13 @@ def checklist(site: NewSite) -> str:
             f"- then review and commit {display_path(snapshot_dir_of(site.target))}/ (the route servers are built from it)."
         )
         steps.append(
-            f"Give Ansible the vault id: ansible-playbook{vault_option} ..., or vault_identity_list in ansible.cfg "
-            "(README.md, Secrets: drop the lab entry there for production)."
+            f"Give Ansible the vault id: export ANSIBLE_VAULT_IDENTITY_LIST={identity.shown} "
+            f"(or ansible-playbook{vault_option} ...); ansible.cfg names none (docs/production.md, Secrets)."
         )
+    steps.append(
+        f"Looking glass backend certificates (CA, one per route server and looking-glass host): "
+        f"caribix-lg-certs {target}{vault_option}  (docs/looking-glass.md)"
+    )
     steps.append(f"Validate: caribix-validate {target}{vault_option}  (every playbook also runs playbooks/validate.yml first)")
     if values["lab"]:
         steps.append(f"Deploy into the lab: bash scripts/lab.sh up {island}")

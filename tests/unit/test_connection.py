@@ -97,3 +97,22 @@ def test_each_failure_gets_its_own_hint(text, problem):
 
 def test_an_unrelated_failure_gets_no_hint():
     assert hints.hint_for("The conditional check 'x' failed") is None
+
+
+def test_an_unreachable_first_route_server_leaves_the_second_untouched(tmp_path):
+    """serial: 1 alone does not stop at an unreachable host; the role reaches it first."""
+    inventory = tmp_path / "guadeloupe"
+    shutil.copytree(ROOT / "inventories" / "guadeloupe", inventory)
+    for host, port in (("gp-rs1", 1), ("gp-rs2", 2)):
+        with (inventory / "host_vars" / f"{host}.yml").open("a") as host_vars:
+            host_vars.write(f"ansible_host: 127.0.0.1\nansible_port: {port}\n")
+    run = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/route_servers.yml",
+         "-e", "route_server_connect_timeout=3", "-e", "validate_inventory_enabled=false"],
+        cwd=ROOT, env=ENV, capture_output=True, text=True, check=False,
+    )
+    assert run.returncode != 0
+    play = run.stdout.split("PLAY [Route servers]", 1)[1].split("PLAY RECAP", 1)[0]
+    assert "fatal: [gp-rs1]" in play and "Reach this route server before touching it" in play, play
+    assert "[gp-rs2]" not in play, play
+    assert "HINT gp-rs1 (127.0.0.1): it cannot be reached over SSH" in run.stderr, run.stderr

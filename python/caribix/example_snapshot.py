@@ -72,7 +72,7 @@ def read_json(path: Path) -> Any:
 
 def current_snapshot(directory: Path) -> dict[str, Any]:
     """The snapshot already there (empty parts when there is none)."""
-    snapshot: dict[str, Any] = {"irr": {"as_sets": {}, "route_objects": {}}, "peeringdb": {"networks": {}}, "rpki": {"metadata": {}, "roas": []}}
+    snapshot: dict[str, Any] = {"irr": {"as_sets": {}, "route_objects": {}}, "peeringdb": {"networks": {}}, "rpki": {"metadata": {}, "roas": [], "aspas": []}}
     if not directory.is_dir():
         return snapshot
     metadata_path = directory / "metadata.yml"
@@ -97,6 +97,7 @@ def current_snapshot(directory: Path) -> dict[str, Any]:
     snapshot["irr"].setdefault("route_objects", {})
     snapshot["peeringdb"].setdefault("networks", {})
     snapshot["rpki"].setdefault("roas", [])
+    snapshot["rpki"].setdefault("aspas", [])
     return snapshot
 
 

@@ -46,14 +46,50 @@ import yaml
 SNAPSHOT_PARTS = ("irr", "peeringdb", "rpki")
 SNAPSHOT_FILES = {"irr": "irr.json", "peeringdb": "peeringdb.json", "rpki": "vrps.json"}
 
-# BIRD 2.0.12 (Debian bookworm) rejects the syntax of arouteserver's
-# default target (2.19.x); 2.0.11 is the newest target it parses.
-BIRD_TARGET_VERSION = "2.0.11"
+# The route servers run Debian 13's BIRD 2.17. arouteserver 1.27 knows
+# the targets 2.16 and 2.19.2 of the 2.x line; 2.16 is the newest one not
+# newer than 2.17 (and the first with ASPA). Older targets (2.0.11) write
+# the filters in a form that 2.17 parses twenty times slower
+# (docs/route-servers.md, "Scale").
+BIRD_TARGET_VERSION = "2.16"
+# The BIRD the route servers run: every parse check (unit tests, benchmark)
+# uses it, not the controller's (caribix.birdcheck).
+BIRD_HOST_VERSION = "2.17.6"
 
-# Reject codes written as RS_ASN:1101:<code> (Euro-IX informational range).
-# 1-16 are arouteserver's (pierky/arouteserver reject_reasons.py); 100 is
+# Large-community namespaces (Euro-IX route-server large communities):
+# RS:1101:<Euro-IX code> why a route was filtered, RS:1000:1-4 its RPKI
+# origin validation state. arouteserver's own reject codes (its
+# reject_reasons.py, 1-16, plus our 100) go to RS:65520:<code>, as
+# `arouteserver configure` proposes: finer than Euro-IX's table, and
+# (RS:65520:0) marks a route as filtered.
+EUROIX_REJECT_NAMESPACE = 1101
+AROUTESERVER_REJECT_NAMESPACE = 65520
 # ours, for the too-many-communities check arouteserver does not have.
 REJECT_CODE_TOO_MANY_COMMUNITIES = 100
+# arouteserver reject code -> Euro-IX code. Codes without a Euro-IX
+# counterpart (4 invalid AFI, 11 client blacklist, 15 never via route
+# servers, 16 ASPA invalid) carry only their RS:65520 code. 13 (prefix
+# length) is split into Euro-IX 1 (too long) / 2 (too short) by
+# split_prefix_length_reject(). 3 is the IXP's own peering LAN (the
+# global black list): a bogon on this exchange.
+EUROIX_REJECT_CODES = {
+    1: 5,  # AS_PATH too long
+    2: 3,  # bogon prefix
+    3: 3,  # the IXP's own LAN: bogon prefix
+    5: 8,  # NEXT_HOP is not the peer's address
+    6: 7,  # first ASN is not the peer's
+    7: 4,  # bogon (reserved/private) ASN in AS_PATH
+    8: 14,  # transit-free ASN in AS_PATH
+    9: 10,  # origin ASN not in the AS-SET
+    10: 3,  # IPv6 outside global unicast: bogon prefix
+    12: 9,  # prefix not in the AS-SET
+    14: 13,  # RPKI invalid
+    REJECT_CODE_TOO_MANY_COMMUNITIES: 15,
+}
+EUROIX_PREFIX_TOO_LONG = 1
+EUROIX_PREFIX_TOO_SHORT = 2
+# BIRD `limit` actions (arouteserver's max_prefix.action values).
+LIMIT_ACTIONS = ("block", "restart", "shutdown", "warning")
 
 # Marker for the .local includes; replaced by the files' content.
 _LOCAL_DIR_MARKER = "/caribix-inline-local-files"
@@ -87,8 +123,23 @@ DEFAULT_POLICY: dict[str, Any] = {
     # Informational communities saying whether origin/prefix are in the
     # AS-SET (what looking glasses show for accepted routes).
     "irr_tag_as_set": True,
+    # The member's max-prefix counts ACCEPTED routes (BIRD `import limit`):
+    # its filtered routes never push valid ones out. At the limit further
+    # accepted routes are blocked (session stays up; CaribixMaxPrefixReached
+    # alerts). A separate `receive limit`, max_prefix_receive_factor times
+    # higher, counts every route received and protects the route server's
+    # memory from a leak; the session is then restarted (BIRD's error wait
+    # backs off the restarts).
     "max_prefix_action": "block",
+    "max_prefix_receive_factor": 10,
+    "max_prefix_receive_action": "restart",
     "max_prefix_peeringdb_increment": {"absolute": 100, "relative": 15},
+    # AS path verification (ASPA) from the snapshot's `aspas`
+    # (rpki-client JSON), compiled into the config: stayrtr 0.6.2 speaks
+    # RTR version 1, which carries no ASPA. Invalid paths are rejected.
+    "aspa_reject_invalid": True,
+    # The trust anchors whose ROAs and ASPAs are used (rpki-client's `ta`).
+    "rpki_trust_anchors": ["afrinic", "apnic", "arin", "lacnic", "ripe"],
     "max_communities": 100,
     "roles_strict": False,
     "blackhole_policy": "propagate-unchanged",
@@ -114,6 +165,7 @@ class BuildResult:
     expected_roas: int = 0
     warnings: list[str] = field(default_factory=list)
     snapshot_metrics: str = ""
+    limit_metrics: str = ""
     clients: dict[str, Any] = field(default_factory=dict)
     general: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -162,6 +214,10 @@ def _check_snapshot_shape(snapshot: dict[str, Any], where: Path) -> None:
         raise RouteServerBuildError(f"{where}/peeringdb.json: needs an object 'networks'")
     if not isinstance(snapshot["rpki"].get("roas"), list):
         raise RouteServerBuildError(f"{where}/vrps.json: needs a list 'roas' (rpki-client JSON format)")
+    if not isinstance(snapshot["rpki"].get("aspas"), list):
+        raise RouteServerBuildError(
+            f"{where}/vrps.json: needs a list 'aspas' (rpki-client JSON format; [] when no ASPA object exists)"
+        )
     parts = snapshot["metadata"].get("parts")
     if not isinstance(parts, dict):
         raise RouteServerBuildError(f"{where}/metadata.yml: needs a mapping 'parts'")
@@ -351,7 +407,13 @@ def clients_config(members: list[dict[str, Any]], secrets_dir: str) -> dict[str,
     return {"clients": clients}
 
 
-def general_config(exchange: dict[str, Any], router_id: str, policy: dict[str, Any]) -> dict[str, Any]:
+def general_config(exchange: dict[str, Any], router_id: str, policy: dict[str, Any], vrps_file: str = "vrps.json") -> dict[str, Any]:
+    for key in ("max_prefix_action", "max_prefix_receive_action"):
+        if policy[key] not in LIMIT_ACTIONS:
+            raise RouteServerBuildError(f"route_server_policy.{key}: {policy[key]!r} is not one of {', '.join(LIMIT_ACTIONS)}")
+    factor = policy["max_prefix_receive_factor"]
+    if not isinstance(factor, int) or factor < 2:
+        raise RouteServerBuildError("route_server_policy.max_prefix_receive_factor: an integer >= 2 (receive limit = factor x max-prefix)")
     rs_as = exchange.get("route_server_asn")
     if not isinstance(rs_as, int):
         raise RouteServerBuildError("exchange.route_server_asn: must be an integer")
@@ -369,22 +431,33 @@ def general_config(exchange: dict[str, Any], router_id: str, policy: dict[str, A
                 }
             )
     rs = "rs_as"
-    communities = {
-        "reject_cause": {"lrg": f"{rs}:1101:dyn_val"},
-        "rejected_route_announced_by": {"lrg": f"{rs}:1102:dyn_val"},
+    communities: dict[str, Any] = {
+        "reject_cause": {"lrg": f"{rs}:{AROUTESERVER_REJECT_NAMESPACE}:dyn_val"},
+        "reject_cause_map": {
+            code: {"lrg": f"{rs}:{EUROIX_REJECT_NAMESPACE}:{euroix}"}
+            for code, euroix in EUROIX_REJECT_CODES.items()
+            if code != REJECT_CODE_TOO_MANY_COMMUNITIES  # ours: hook_config()
+        },
         "do_not_announce_to_any": {"lrg": f"{rs}:0:0"},
         "do_not_announce_to_peer": {"lrg": f"{rs}:0:peer_as"},
         "announce_to_peer": {"lrg": f"{rs}:1:peer_as"},
         "prepend_once_to_peer": {"lrg": f"{rs}:101:peer_as"},
         "prepend_twice_to_peer": {"lrg": f"{rs}:102:peer_as"},
         "prepend_thrice_to_peer": {"lrg": f"{rs}:103:peer_as"},
-        "origin_present_in_as_set": {"lrg": f"{rs}:1000:1"},
-        "origin_not_present_in_as_set": {"lrg": f"{rs}:1000:2"},
-        "prefix_present_in_as_set": {"lrg": f"{rs}:1000:3"},
-        "prefix_not_present_in_as_set": {"lrg": f"{rs}:1000:4"},
-        "rpki_bgp_origin_validation_valid": {"lrg": f"{rs}:1000:5"},
-        "rpki_bgp_origin_validation_unknown": {"lrg": f"{rs}:1000:6"},
-        "rpki_bgp_origin_validation_invalid": {"lrg": f"{rs}:1000:7"},
+        # Euro-IX RPKI origin validation state.
+        "rpki_bgp_origin_validation_valid": {"lrg": f"{rs}:1000:1"},
+        "rpki_bgp_origin_validation_unknown": {"lrg": f"{rs}:1000:2"},
+        "rpki_bgp_origin_validation_not_performed": {"lrg": f"{rs}:1000:3"},
+        "rpki_bgp_origin_validation_invalid": {"lrg": f"{rs}:1000:4"},
+        # No Euro-IX code exists for these: arouteserver configure's values.
+        "rpki_aspa_verification_valid": {"lrg": f"{rs}:1001:1"},
+        "rpki_aspa_verification_unknown": {"lrg": f"{rs}:1001:2"},
+        "rpki_aspa_verification_not_performed": {"lrg": f"{rs}:1001:3"},
+        "rpki_aspa_verification_invalid": {"lrg": f"{rs}:1001:4"},
+        "prefix_present_in_as_set": {"lrg": f"{rs}:64512:11"},
+        "prefix_not_present_in_as_set": {"lrg": f"{rs}:64512:10"},
+        "origin_present_in_as_set": {"lrg": f"{rs}:64512:21"},
+        "origin_not_present_in_as_set": {"lrg": f"{rs}:64512:20"},
     }
     blackhole: dict[str, Any] = {"announce_to_client": True, "add_noexport": True}
     if policy["blackhole_policy"]:
@@ -420,14 +493,25 @@ def general_config(exchange: dict[str, Any], router_id: str, policy: dict[str, A
                     "peering_db": False,
                 },
                 "rpki_bgp_origin_validation": {"enabled": True, "reject_invalid": policy["rpki_reject_invalid"]},
+                "rpki_aspa_verification": {"enabled": True, "reject_invalid": policy["aspa_reject_invalid"]},
                 "max_prefix": {
                     "action": policy["max_prefix_action"],
+                    # BIRD `import limit`: accepted routes only (the
+                    # receive limit is added by add_receive_limits()).
+                    "count_rejected_routes": False,
                     "peering_db": {"enabled": True, "increment": policy["max_prefix_peeringdb_increment"]},
                 },
                 "roles": {"enabled": True, "strict_mode": policy["roles_strict"]},
                 "reject_policy": {"policy": "tag_and_reject"},
             },
             "rpki_roas": {"source": "rtr"},
+            "rpki_aspas": {
+                "source": "json",
+                "json_url": [vrps_file],
+                "allowed_trust_anchors": policy["rpki_trust_anchors"],
+                # The snapshot's age is judged by check_snapshot_age().
+                "ignore_cache_files_older_than": 10 * 365 * 86400,
+            },
             "blackhole_filtering": blackhole,
             "graceful_shutdown": {"enabled": True, "local_pref": 0},
             "rfc1997_wellknown_communities": {"policy": "pass"},
@@ -565,23 +649,58 @@ def rtr_config(port: int) -> str:
 
 def hook_config(max_communities: int) -> str:
     code = REJECT_CODE_TOO_MANY_COMMUNITIES
+    ours, euroix = AROUTESERVER_REJECT_NAMESPACE, EUROIX_REJECT_NAMESPACE
     # This file is included before arouteserver's tag_and_reject() is
-    # defined, so the reject-cause communities are written out here:
-    # RS:1101:0 (rejected), RS:1101:<code> (why), RS:1102:<peer> (from whom).
+    # defined, so the reject communities are written out here, in the
+    # same layout: RS:65520:0 (filtered), RS:65520:<code>, RS:1101:<Euro-IX>.
     return (
         "# CaribIX: reject routes carrying too many communities (arouteserver\n"
-        f"# has no such check); tagged RS_ASN:1101:{code} like its own reasons.\n"
-        "function hook_pre_receive_from_client(int client_asn; ip client_ip; string client_id) {\n"
+        f"# has no such check); tagged RS:{ours}:{code} and Euro-IX RS:{euroix}:{EUROIX_REJECT_CODES[code]}.\n"
+        "function hook_pre_receive_from_client(int client_asn; ip client_ip; string client_id) -> bool {\n"
         f"\tif bgp_community.len > {max_communities} || bgp_large_community.len > {max_communities} "
         f"|| bgp_ext_community.len > {max_communities} then {{\n"
-        "\t\tbgp_large_community.add((rs_as, 1101, 0));\n"
-        f"\t\tbgp_large_community.add((rs_as, 1101, {code}));\n"
-        "\t\tbgp_large_community.add((rs_as, 1102, client_asn));\n"
+        f"\t\tbgp_large_community.add((rs_as, {ours}, 0));\n"
+        f"\t\tbgp_large_community.add((rs_as, {ours}, {code}));\n"
+        f"\t\tbgp_large_community.add((rs_as, {euroix}, {EUROIX_REJECT_CODES[code]}));\n"
         '\t\treject "too many communities - REJECTING ", net;\n'
         "\t}\n"
         "\treturn true;\n"
         "}\n"
     )
+
+
+def split_prefix_length_reject(config: str) -> str:
+    """Tag a prefix-length reject with Euro-IX 1 (too long) or 2 (too short).
+
+    arouteserver has one code (13) for both; the Euro-IX table has two.
+    The check reads `if ... !prefix_len_is_valid(MIN, MAX) then
+    { tag_and_reject(13, ASN); reject ...; }`: the Euro-IX tag is added
+    right before tag_and_reject.
+    """
+    pattern = re.compile(r"(!prefix_len_is_valid\((\d+), (\d+)\) then\s*\{ )(tag_and_reject\(13, )")
+    euroix = EUROIX_REJECT_NAMESPACE
+
+    def add_tag(m: re.Match) -> str:
+        return (
+            f"{m.group(1)}if net.len > {m.group(3)} then bgp_large_community.add((rs_as, {euroix}, {EUROIX_PREFIX_TOO_LONG})); "
+            f"else bgp_large_community.add((rs_as, {euroix}, {EUROIX_PREFIX_TOO_SHORT})); {m.group(4)}"
+        )
+
+    config, count = pattern.subn(add_tag, config)
+    if count == 0:
+        raise RouteServerBuildError("arouteserver output: the prefix length check (reject code 13) was not found")
+    return config
+
+
+def add_receive_limits(config: str, factor: int, action: str) -> str:
+    """Next to each `import limit N` (accepted routes), a `receive limit`
+    of factor x N (every route received, filtered ones included)."""
+    pattern = re.compile(r"^(\s*)import limit (\d+) action (\w+);$", re.M)
+
+    def add(m: re.Match) -> str:
+        return f"{m.group(0)}\n{m.group(1)}receive limit {int(m.group(2)) * factor} action {action};"
+
+    return pattern.sub(add, config)
 
 
 def inline_local_files(config: str, local_files: dict[str, str]) -> str:
@@ -715,7 +834,11 @@ def build(data: dict[str, Any], snapshot_dir: str | Path, workdir: str | Path, n
     lab_mode = bool(data.get("lab_mode"))
     warnings = check_snapshot_age(snapshot["metadata"], policy["snapshot_max_age_hours"], now, lab_mode=lab_mode)
     members = data["members"]
-    general = general_config(data["exchange"], router_id, policy)
+    # arouteserver reads the ASPAs from a file in rpki-client's format;
+    # only the `aspas` are needed (ROAs reach BIRD over RTR).
+    aspa_file = workdir / "rpki-aspas.json"
+    aspa_file.write_text(json.dumps({"roas": [], "aspas": snapshot["rpki"]["aspas"]}))
+    general = general_config(data["exchange"], router_id, policy, str(aspa_file))
     clients = clients_config(members, data.get("secrets_dir", "/etc/bird/route-server-secrets"))
     bogons = bogons_config(policy["lab_member_prefixes"] if lab_mode else [])
 
@@ -746,6 +869,8 @@ def build(data: dict[str, Any], snapshot_dir: str | Path, workdir: str | Path, n
         {"rpki_rtr_config": rtr_config(policy["rtr_port"]), "header": hook_config(policy["max_communities"])},
     )
     config = quieten_logging(config)
+    config = split_prefix_length_reject(config)
+    config = add_receive_limits(config, policy["max_prefix_receive_factor"], policy["max_prefix_receive_action"])
     if lab_mode:
         config = relax_invalid_asns(config, lab_asns(members, snapshot, policy["lab_extra_asns"]))
     expected = sum(1 for m in rs_members(members) for fam in ("ipv4", "ipv6") if m.get(fam))
@@ -766,6 +891,7 @@ def build(data: dict[str, Any], snapshot_dir: str | Path, workdir: str | Path, n
         expected_roas=count_unique_roas(snapshot["rpki"]),
         warnings=warnings,
         snapshot_metrics=snapshot_metrics(snapshot["metadata"]),
+        limit_metrics=limit_metrics(config),
         clients=clients,
         general=general,
         timings=timings,
@@ -807,6 +933,25 @@ def count_unique_roas(vrps: dict[str, Any]) -> int:
     return len(unique)
 
 
+def limit_metrics(config: str) -> str:
+    """The node exporter textfile with each session's accepted-route limit.
+
+    CaribixMaxPrefixReached compares it with the bird exporter's
+    bird_protocol_prefix_import_count (same `name` label: the BGP protocol).
+    """
+    lines = [
+        "# HELP caribix_route_server_import_limit Max-prefix of the session: accepted routes (BIRD import limit).",
+        "# TYPE caribix_route_server_import_limit gauge",
+    ]
+    protocol = None
+    for line in config.splitlines():
+        if head := re.match(r"^(?:protocol|filter|function|template) (\S+)(?: (\S+))?", line):
+            protocol = head.group(2) if line.startswith("protocol bgp ") else None
+        elif protocol and (limit := re.match(r"^\s*import limit (\d+) action", line)):
+            lines.append(f'caribix_route_server_import_limit{{name="{protocol}"}} {limit.group(1)}')
+    return "\n".join(lines) + "\n"
+
+
 def count_bgp_protocols(config: str) -> int:
     return len(re.findall(r"^protocol bgp ", config, re.M))
 
@@ -845,6 +990,7 @@ def main(argv: list[str] | None = None) -> int:
                 "expected_roas": result.expected_roas,
                 "warnings": result.warnings,
                 "snapshot_metrics": result.snapshot_metrics,
+                "limit_metrics": result.limit_metrics,
                 "timings": result.timings,
             }
         )

@@ -148,7 +148,9 @@ def fetch_peeringdb(members: list[dict[str, Any]], http_get: Getter) -> dict[str
 
 
 def filter_vrps(vrps: dict[str, Any], irr: dict[str, Any]) -> dict[str, Any]:
-    """Keep the ROAs that overlap (cover or are covered by) an IRR prefix."""
+    """Keep the ROAs that overlap (cover or are covered by) an IRR prefix,
+    and every ASPA (AS path verification needs the providers of any ASN on
+    a member's paths; the whole set is small)."""
     if not isinstance(vrps, dict) or not isinstance(vrps.get("roas"), list):
         raise RefreshError("VRP export: expected rpki-client JSON with a 'roas' list")
     wanted = netaddr.IPSet(p for prefixes in irr["route_objects"].values() for p in prefixes)
@@ -164,7 +166,11 @@ def filter_vrps(vrps: dict[str, Any], irr: dict[str, Any]) -> dict[str, Any]:
             kept.append({"asn": asn, "prefix": str(net.cidr), "maxLength": max_len, "ta": roa.get("ta", "")})
     metadata = dict(vrps.get("metadata") or {})
     metadata["roas"] = len(kept)
-    return {"metadata": metadata, "roas": kept}
+    aspas = vrps.get("aspas", [])
+    if not isinstance(aspas, list):
+        raise RefreshError("VRP export: 'aspas' must be a list (rpki-client JSON)")
+    metadata["aspas"] = len(aspas)
+    return {"metadata": metadata, "roas": kept, "aspas": aspas}
 
 
 def refresh(

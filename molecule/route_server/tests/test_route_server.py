@@ -149,9 +149,31 @@ def test_invalid_route_is_kept_filtered_with_its_reason(rs, asn, route):
     ]
     assert filtered, f"{rs}: {route['prefix']} from {sender_proto} is not among the filtered routes"
     communities = filtered[0].get("BGP.large_community", "")
-    assert f"({RS_ASN}, 1101, 0)" in communities, communities
-    assert f"({RS_ASN}, 1101, {route['expect']})" in communities, f"{route.get('note')}: {communities}"
-    assert f"({RS_ASN}, 1102, {asn})" in communities, communities
+    # arouteserver's own code in 65520, the Euro-IX code in 1101.
+    assert f"({RS_ASN}, 65520, 0)" in communities, communities
+    assert f"({RS_ASN}, 65520, {route['expect']})" in communities, f"{route.get('note')}: {communities}"
+    euroix = re.findall(rf"\({RS_ASN}, 1101, (\d+)\)", communities)
+    assert euroix == ([str(route["euroix"])] if "euroix" in route else []), f"{route.get('note')}: {communities}"
+    # 1102 is a Euro-IX function: nothing of ours there.
+    assert f"({RS_ASN}, 1102," not in communities, communities
+
+
+@pytest.mark.parametrize("rs", ROUTE_SERVERS)
+@pytest.mark.parametrize("prefix,state", [("198.51.100.0/24", 1), ("2001:db8:1000::/48", 2)])
+def test_accepted_route_carries_its_euroix_rpki_state(rs, prefix, state):
+    """RS:1000:1 RPKI valid, RS:1000:2 unknown (Euro-IX), on the route server."""
+    got = [e for e in routes(rs, prefix) if e.get("BGP.as_path") == "64500"]
+    assert got, f"{rs}: {prefix} not accepted"
+    assert f"({RS_ASN}, 1000, {state})" in got[0].get("BGP.large_community", ""), got[0]
+
+
+@pytest.mark.parametrize("rs", ROUTE_SERVERS)
+def test_aspa_comes_from_the_snapshot(rs):
+    import json
+
+    aspas = json.loads((SCENARIO / "snapshot/vrps.json").read_text())["aspas"]
+    count = birdc(rs, "show route table ASPA count")
+    assert int(re.search(r"(\d+) of \d+ routes", count).group(1)) == len(aspas), count
 
 
 @pytest.mark.parametrize("asn,route", list(cases(lambda e: isinstance(e, int))))
@@ -190,19 +212,44 @@ def test_do_not_announce_community_is_honoured(asn, route):
     assert f"{RS_ASN}, 0," not in got[0].get("BGP.large_community", "")
 
 
+def _route_stats(details: str) -> dict[str, int]:
+    m = re.search(r"Routes:\s+(\d+) imported, (?:(\d+) filtered, )?(\d+) exported", details)
+    assert m, details
+    return {"imported": int(m.group(1)), "filtered": int(m.group(2) or 0)}
+
+
 @pytest.mark.parametrize("rs", ROUTE_SERVERS)
-def test_max_prefix_limit_blocks_routes_over_the_limit(rs):
+def test_max_prefix_counts_accepted_routes_and_blocks_over_the_limit(rs):
     limit = MEMBER_ADDR[65536]["max_prefix"]["ipv6"]
-    announced = [r["prefix"] for r in FIXTURE[65536]["routes"]]
+    announced = [r["prefix"] for r in FIXTURE[65536]["routes"] if r["expect"] == "max_prefix"]
     assert len(announced) > limit
     details = birdc(rs, "show protocols all AS65536_2")
-    assert re.search(rf"Receive limit:\s+{limit}\b", details), details
-    imported = re.search(r"Routes:\s+(\d+) imported", details)
-    assert imported and int(imported.group(1)) == limit, details
+    assert re.search(rf"Import limit:\s+{limit}\b", details), details
+    assert re.search(rf"Receive limit:\s+{limit * 10}\b", details), details
+    assert _route_stats(details)["imported"] == limit, details
+    # The configured action (block): the session stays up.
+    assert protocols(rs)["AS65536_2"]["state"] == "up"
     receiver_count = sum(
         1 for p in announced if any(e.get("BGP.as_path") == "65536" and e["protocol"].startswith(f"rs{rs[-1]}_") for e in routes("rs-member-64501", p))
     )
     assert receiver_count == limit
+
+
+@pytest.mark.parametrize("rs", ROUTE_SERVERS)
+def test_filtered_routes_never_push_valid_ones_out(rs):
+    limit = MEMBER_ADDR[65536]["max_prefix"]["ipv4"]
+    ipv4 = [r for r in FIXTURE[65536]["routes"] if family(r["prefix"]) == 4]
+    invalid = [r for r in ipv4 if isinstance(r["expect"], int)]
+    assert len(invalid) > limit, "the fixture must send more invalid routes than the limit"
+    stats = _route_stats(birdc(rs, "show protocols all AS65536_1"))
+    assert stats == {"imported": len(ipv4) - len(invalid), "filtered": len(invalid)}
+
+
+@pytest.mark.parametrize("rs", ROUTE_SERVERS)
+def test_accepted_route_limits_exported_for_monitoring(rs):
+    textfile = node(rs).file("/var/lib/prometheus/node-exporter/caribix_route_server_limits.prom")
+    samples = dict(line.rsplit(" ", 1) for line in textfile.content_string.splitlines() if not line.startswith("#"))
+    assert samples['caribix_route_server_import_limit{name="AS65536_2"}'] == str(MEMBER_ADDR[65536]["max_prefix"]["ipv6"])
 
 
 # ------------------------------------------------------------------ change one member
@@ -229,7 +276,7 @@ def test_changing_one_member_resets_no_other_session(rs):
     reset = {n: (before[n], after.get(n)) for n in others if before[n] != after.get(n)}
     assert not reset, f"{rs}: sessions reset by a change to another member: {reset}"
     # The change did reach BIRD, by reconfiguration, not by a restart.
-    assert "receive limit 120 action block" in node(rs).file("/etc/bird/bird.conf").content_string
+    assert "import limit 120 action block" in node(rs).file("/etc/bird/bird.conf").content_string
     status_before = node(rs).file("/var/tmp/caribix-rs-status-before.txt").content_string
     status_after = birdc(rs, "show status")
 
@@ -246,18 +293,29 @@ def test_fixture_is_loaded_from_the_guadeloupe_inventory():
     assert EXCHANGE["island"] == "guadeloupe"
 
 
-def test_broken_config_never_reaches_bird():
+def test_config_bird_refuses_is_rolled_back_and_the_previous_one_runs():
     import json
 
-    outcome_file = node("rs-gp-rs1").file("/var/tmp/caribix-rs-broken-deploy.json")
-    if not outcome_file.exists:
-        pytest.skip("side_effect (the broken deploy) has not run")
-    outcome = json.loads(outcome_file.content_string)
-    assert outcome["failed"] is True
-    assert "NOT applied" in outcome["message"] or "validat" in outcome["message"].lower(), outcome
-    config = node("rs-gp-rs1").file("/etc/bird/bird.conf").content_string
-    assert "broken;" not in config
-    assert all(r["state"] == "up" for r in protocols("rs-gp-rs1").values())
+    rs = "rs-gp-rs1"
+    outcome = json.loads(node(rs).file("/var/tmp/caribix-rs-refused-deploy.json").content_string)
+    assert outcome["failed"] is True, outcome
+    assert "NOT applied" in outcome["message"] and "Unable to open log file" in outcome["message"], outcome
+    # bird.conf is the one from before, BIRD did not reconfigure to the
+    # candidate, and every session is up.
+    before = node(rs).file("/var/tmp/caribix-rs-config-before-refused.txt").content_string.split()[0]
+    assert node(rs).run("sha256sum /etc/bird/bird.conf").stdout.split()[0] == before
+    assert "caribix-refused.log" in node(rs).file("/etc/bird/bird.conf.candidate").content_string
+    assert "caribix-refused.log" not in node(rs).file("/etc/bird/bird.conf").content_string
+    status_before = node(rs).file("/var/tmp/caribix-rs-status-before-refused.txt").content_string
+    assert re.search(r"Last reboot on (\S+ \S+)", birdc(rs, "show status")).group(1) == re.search(
+        r"Last reboot on (\S+ \S+)", status_before
+    ).group(1)
+    assert all(r["state"] == "up" for r in protocols(rs).values())
+
+
+def test_readable_diff_inputs_are_on_the_route_server():
+    clients = node("rs-gp-rs1").file("/etc/bird/route-server-inputs/clients.yml")
+    assert clients.exists and "AS-ANTILLESFIBRE" in clients.content_string
 
 
 @pytest.mark.parametrize("name", ROUTE_SERVERS)

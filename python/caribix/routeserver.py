@@ -695,7 +695,7 @@ def split_prefix_length_reject(config: str) -> str:
 def add_receive_limits(config: str, factor: int, action: str) -> str:
     """Next to each `import limit N` (accepted routes), a `receive limit`
     of factor x N (every route received, filtered ones included)."""
-    pattern = re.compile(r"^(\s*)import limit (\d+) action (\w+);$", re.M)
+    pattern = re.compile(r"^([ \t]*)import limit (\d+) action (\w+);$", re.M)
 
     def add(m: re.Match) -> str:
         return f"{m.group(0)}\n{m.group(1)}receive limit {int(m.group(2)) * factor} action {action};"

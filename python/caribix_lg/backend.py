@@ -100,6 +100,7 @@ class Backend:
                 reasons = reject_reasons(
                     route["bgp"].get("large_communities", []),
                     self.config["route_server_asn"],
+                    self.reject_scheme,
                 )
                 route["reject_reasons"] = [reason.as_dict() for reason in reasons]
         envelope["routes"] = routes

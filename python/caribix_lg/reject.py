@@ -7,10 +7,10 @@ filtered on``, a rejected route stays in BIRD, tagged
 ``communities.reject_cause``:
 
 - CaribIX's route servers (roles/route_server, docs/route-servers.md) use
-  ``N = 1101`` with arouteserver's codes, plus code 100 for their own
-  too-many-communities check, and ``(RS_ASN, 1102, <peer ASN>)``;
-- ``arouteserver configure`` proposes ``N = 65520``, and maps some codes
-  to the Euro-IX ``(RS_ASN, 1101, <Euro-IX code>)`` via reject_cause_map;
+  the layout ``arouteserver configure`` proposes: ``N = 65520`` with
+  arouteserver's codes (plus code 100 for their own too-many-communities
+  check), and the Euro-IX ``(RS_ASN, 1101, <Euro-IX code>)`` via
+  reject_cause_map where Euro-IX has a code;
 - IXP Manager's route servers tag Euro-IX codes only.
 
 So which code table a namespace uses is configuration (``scheme``:
@@ -70,7 +70,7 @@ EUROIX_REASONS = {
 TABLES = {AROUTESERVER: AROUTESERVER_REASONS, EUROIX: EUROIX_REASONS}
 
 # What roles/route_server writes (docs/route-servers.md).
-DEFAULT_SCHEME = {1101: AROUTESERVER}
+DEFAULT_SCHEME = {65520: AROUTESERVER, 1101: EUROIX}
 
 # Short machine names, stable across both tables, for the API and CSS.
 REASON_KEYS = {

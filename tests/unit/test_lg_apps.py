@@ -78,10 +78,16 @@ def birdc_runner():
     return FakeBirdc()
 
 
+# The captured birdc output (tests/unit/fixtures/birdc) predates the
+# Euro-IX layout: arouteserver's codes in 1101, declared as such.
+CAPTURED_LAYOUT = {"1101": "arouteserver"}
+
+
 @pytest.fixture()
 def backend_app(birdc_runner):
     config = {
         "route_server_asn": 64496,
+        "reject_communities": CAPTURED_LAYOUT,
         "allowed_clients": ["192.0.2.150/32", "127.0.0.1/32"],
         "rate_limit": {"per_second": 100, "burst": 1000},
     }
@@ -369,7 +375,7 @@ def get(url):
 
 def test_frontend_over_http_to_two_backends(running):
     runner = FakeBirdc()
-    config = {"route_server_asn": 64496, "allowed_clients": ["127.0.0.1/32"]}
+    config = {"route_server_asn": 64496, "allowed_clients": ["127.0.0.1/32"], "reject_communities": CAPTURED_LAYOUT}
     rs1 = running(backend.make_app(config, BirdClient(runner=runner)))
     rs2 = running(backend.make_app(config, BirdClient(runner=runner)))
     lg = running(

@@ -9,6 +9,8 @@ from caribix_lg.reject import reject_reasons
 
 FIXTURES = Path(__file__).parent / "fixtures" / "birdc"
 RS_ASN = 64496
+# The rs_* captures predate the Euro-IX layout: arouteserver's codes in 1101.
+CAPTURED_LAYOUT = {1101: reject.AROUTESERVER}
 
 
 def fixture(name: str) -> str:
@@ -121,7 +123,7 @@ def test_accepted_ipv4_route():
     assert route["bgp"]["next_hop"] == "192.0.2.140"
     assert route["bgp"]["local_pref"] == 100
     assert route["bgp"]["large_communities"] == []
-    assert reject_reasons(route["bgp"]["large_communities"], RS_ASN) == []
+    assert reject_reasons(route["bgp"]["large_communities"], RS_ASN, CAPTURED_LAYOUT) == []
 
 
 def test_accepted_ipv6_route_with_link_local_next_hop():
@@ -143,11 +145,11 @@ def test_filtered_ipv4_routes_and_their_reasons():
     ]
     assert [
         (r.code, r.text, r.key)
-        for r in reject_reasons(rpki["bgp"]["large_communities"], RS_ASN)
+        for r in reject_reasons(rpki["bgp"]["large_communities"], RS_ASN, CAPTURED_LAYOUT)
     ] == [(14, "RPKI INVALID route", "rpki-invalid")]
     too_long = routes["203.0.113.128/25"]
     assert [
-        r.text for r in reject_reasons(too_long["bgp"]["large_communities"], RS_ASN)
+        r.text for r in reject_reasons(too_long["bgp"]["large_communities"], RS_ASN, CAPTURED_LAYOUT)
     ] == ["Invalid prefix length"]
 
 
@@ -156,7 +158,7 @@ def test_filtered_ipv6_routes_and_their_reasons():
     # The /56 does not fit BIRD's network column: it must still parse.
     assert set(routes) == {"2001:db8:1800::/48", "2001:db8:1000:100::/56"}
     not_in_irr = reject_reasons(
-        routes["2001:db8:1800::/48"]["bgp"]["large_communities"], RS_ASN
+        routes["2001:db8:1800::/48"]["bgp"]["large_communities"], RS_ASN, CAPTURED_LAYOUT
     )
     assert [(r.code, r.text, r.key) for r in not_in_irr] == [
         (12, "Prefix not in IRRDB AS-SETs", "not-in-irr")

@@ -19,17 +19,45 @@ def test_table_matches_installed_arouteserver():
 def test_caribix_route_server_own_code():
     # roles/route_server's extra check, tagged with the same layout.
     code = routeserver.REJECT_CODE_TOO_MANY_COMMUNITIES
-    communities = [(64496, 1101, 0), (64496, 1101, code), (64496, 1102, 64500)]
+    euroix = routeserver.EUROIX_REJECT_CODES[code]
+    communities = [(64496, 65520, 0), (64496, 65520, code), (64496, 1101, euroix)]
     (reason,) = reject.reject_reasons(communities, 64496)
+    assert reason.text == "Too many communities"
+    (reason,) = reject.reject_reasons([(64496, 1101, euroix)], 64496, {1101: reject.EUROIX})
     assert reason.text == "Too many communities"
 
 
 def test_default_is_the_caribix_route_server_layout():
-    communities = [(64496, 1101, 0), (64496, 1101, 14), (64496, 1102, 64500)]
+    assert reject.DEFAULT_SCHEME == {
+        routeserver.AROUTESERVER_REJECT_NAMESPACE: reject.AROUTESERVER,
+        routeserver.EUROIX_REJECT_NAMESPACE: reject.EUROIX,
+    }
+    communities = [(64496, 65520, 0), (64496, 65520, 14), (64496, 1101, 13)]
     reasons = reject.reject_reasons(communities, 64496)
     assert [(r.source, r.code, r.text) for r in reasons] == [
         ("arouteserver", 14, "RPKI INVALID route")
     ]
+
+
+@pytest.mark.parametrize("code,euroix", sorted(routeserver.EUROIX_REJECT_CODES.items()))
+def test_every_mapped_code_means_the_same_in_both_tables(code, euroix):
+    """The route server's arouteserver -> Euro-IX map, read by an IXP Manager
+    or Alice-LG user: same reason, or the Euro-IX code that contains it."""
+    same = {
+        "Invalid AS_PATH length": "AS_PATH too long",
+        "Prefix is bogon": "Bogon prefix",
+        "Prefix is in global blacklist": "Bogon prefix",
+        "Invalid NEXT_HOP": "NEXT_HOP is not the peer's address",
+        "Invalid left-most ASN": "First ASN is not the peer's ASN",
+        "Invalid ASN in AS_PATH": "Bogon ASN in AS_PATH",
+        "Transit-free ASN in AS_PATH": "Transit-free ASN in AS_PATH",
+        "Origin ASN not in IRRDB AS-SETs": "Origin ASN not in IRRDB AS-SETs",
+        "IPv6 prefix not in global unicast space": "Bogon prefix",
+        "Prefix not in IRRDB AS-SETs": "Prefix not in IRRDB AS-SETs",
+        "RPKI INVALID route": "RPKI INVALID route",
+        "Too many communities": "Too many communities",
+    }
+    assert same[reject.AROUTESERVER_REASONS[code]] == reject.EUROIX_REASONS[euroix]
 
 
 def test_discard_marker_alone_gives_no_reason():
@@ -57,16 +85,16 @@ def test_euroix_only_route_server():
 
 
 def test_unknown_codes_are_reported():
-    (reason,) = reject.reject_reasons([(64496, 1101, 999)], 64496)
+    (reason,) = reject.reject_reasons([(64496, 65520, 999)], 64496)
     assert reason.text == "Unknown reject code 999"
     assert reason.key == "other"
-    assert reject.reject_reasons([(64496, 1101, 65535)], 64496)[0].text.startswith(
+    assert reject.reject_reasons([(64496, 65520, 65535)], 64496)[0].text.startswith(
         "Unknown"
     )
 
 
 def test_as_dict():
-    (reason,) = reject.reject_reasons([(64496, 1101, 2)], 64496)
+    (reason,) = reject.reject_reasons([(64496, 65520, 2)], 64496)
     assert reason.as_dict() == {
         "code": 2,
         "reason": "Prefix is bogon",

@@ -6,13 +6,12 @@ import datetime as dt
 import io
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import require_tool
 
+from caribix import birdcheck
 from caribix import routeserver as rs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,8 +190,40 @@ def test_general_config_carries_the_policy(exchange):
     assert {"prefix": "192.0.2.0", "length": 26, "le": 32, "comment": "CaribIX-GP peering LAN"} in flt[
         "global_black_list_pref"
     ]
-    assert cfg["communities"]["reject_cause"] == {"lrg": "rs_as:1101:dyn_val"}
     assert cfg["graceful_shutdown"] == {"enabled": True, "local_pref": 0}
+    assert flt["max_prefix"]["count_rejected_routes"] is False
+    assert flt["rpki_aspa_verification"] == {"enabled": True, "reject_invalid": True}
+    assert cfg["rpki_aspas"]["source"] == "json"
+
+
+def test_communities_follow_the_euroix_layout(exchange):
+    comms = rs.general_config(exchange, "192.0.2.1", rs.policy_with_defaults({}))["cfg"]["communities"]
+    # arouteserver's codes in 65520, Euro-IX codes in 1101 (reject_cause_map).
+    assert comms["reject_cause"] == {"lrg": "rs_as:65520:dyn_val"}
+    assert comms["reject_cause_map"][14] == {"lrg": "rs_as:1101:13"}  # RPKI invalid
+    assert comms["reject_cause_map"][8] == {"lrg": "rs_as:1101:14"}  # transit-free ASN
+    assert comms["reject_cause_map"][12] == {"lrg": "rs_as:1101:9"}  # prefix not in the AS-SET
+    # Euro-IX RPKI states 1000:1-4.
+    assert [comms[f"rpki_bgp_origin_validation_{s}"]["lrg"] for s in ("valid", "unknown", "not_performed", "invalid")] == [
+        f"rs_as:1000:{n}" for n in (1, 2, 3, 4)
+    ]
+    # Nothing of ours in 1102, nothing else in 1000 or 1101.
+    values = [c["lrg"] for c in comms.values() if "lrg" in c] + [c["lrg"] for c in comms["reject_cause_map"].values()]
+    assert not [v for v in values if v.split(":")[1] == "1102"]
+    assert not [n for n, c in comms.items() if "lrg" in c and c["lrg"].split(":")[1] in ("1000", "1101") and not n.startswith("rpki_bgp")]
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"max_prefix_action": "drop"}, "max_prefix_action: 'drop' is not one of block, restart, shutdown, warning"),
+        ({"max_prefix_receive_action": "ignore"}, "max_prefix_receive_action: 'ignore' is not one of"),
+        ({"max_prefix_receive_factor": 1}, "max_prefix_receive_factor: an integer >= 2"),
+    ],
+)
+def test_bad_limit_settings_are_named(exchange, change, message):
+    with pytest.raises(rs.RouteServerBuildError, match=message):
+        rs.general_config(exchange, "192.0.2.1", rs.policy_with_defaults(change))
 
 
 def test_unknown_policy_key_is_refused():
@@ -305,8 +336,12 @@ def test_build_is_offline_and_complete(built):
     assert built.expected_bgp_sessions == 8 == rs.count_bgp_protocols(config)
     assert "protocol rpki RPKI_stayrtr" in config and "remote 127.0.0.1 port 8282;" in config
     assert "include " not in config.replace('include "/etc/bird/route-server-secrets/', "")
-    assert "hook_pre_receive_from_client" in config and "(rs_as, 1101, 100)" in config
-    assert "receive limit 50 action block;" in config
+    assert "hook_pre_receive_from_client" in config
+    assert "(rs_as, 65520, 100)" in config and "(rs_as, 1101, 15)" in config  # too many communities
+    # Max-prefix counts accepted routes; the receive limit is 10 x higher.
+    assert "import limit 50 action block;\n\treceive limit 500 action restart;" in config
+    assert config.count("import limit") == config.count("receive limit") == 8
+    assert "1102" not in config.replace("1101", "")
     assert "local role rs_server;" in config
     assert "import keep filtered on;" in config
     assert "bgp_path ~ [64499]" in config  # never via route servers, from PeeringDB snapshot
@@ -329,16 +364,55 @@ def test_graceful_shutdown_of_one_route_server(tmp_path, exchange, members, buil
     assert drained.count("bgp_community.add((65535, 0))") > built.config.count("bgp_community.add((65535, 0))")
 
 
-def test_bird_parses_the_build(tmp_path, built):
-    require_tool("bird", "bird2")
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    for name in ("AS64500-gp-as64500.conf", "AS64502-gp-as64502.conf"):
-        (secrets / name).write_text('password "x";\n')
+def test_prefix_length_rejects_carry_euroix_too_long_or_too_short(built):
+    config = built.config
+    assert config.count("if net.len > 24 then bgp_large_community.add((rs_as, 1101, 1)); "
+                        "else bgp_large_community.add((rs_as, 1101, 2)); tag_and_reject(13, ") == 4
+
+
+def test_limit_metrics_name_each_session(built):
+    assert 'caribix_route_server_import_limit{name="AS64500_1"} 50\n' in built.limit_metrics
+    assert built.limit_metrics.count("caribix_route_server_import_limit{") == 8
+
+
+def test_aspas_come_from_the_snapshot(tmp_path, exchange, members):
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(SNAPSHOT, snapshot)
+    vrps = json.loads((snapshot / "vrps.json").read_text())
+    vrps["aspas"] = [{"customer_asid": 64510, "providers": [64500, 64501]}]
+    (snapshot / "vrps.json").write_text(json.dumps(vrps))
+    data = {"exchange": exchange, "members": members, "router_id": "192.0.2.1", "lab_mode": True}
+    config = rs.build(data, snapshot, tmp_path / "w").config
+    assert "route aspa 64510 providers 64500, 64501;" in config
+    assert "aspa_check_upstream(ASPA)" in config
+
+
+def test_snapshot_without_aspas_is_named(tmp_path):
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(SNAPSHOT, snapshot)
+    vrps = json.loads((snapshot / "vrps.json").read_text())
+    del vrps["aspas"]
+    (snapshot / "vrps.json").write_text(json.dumps(vrps))
+    with pytest.raises(rs.RouteServerBuildError, match=r"vrps.json: needs a list 'aspas'"):
+        rs.load_snapshot(snapshot)
+
+
+def _secrets(directory: Path, members) -> Path:
+    directory.mkdir(exist_ok=True)
+    for member in members:
+        if member.get("route_server") and member.get("bgp_password_vault_key"):
+            (directory / rs.secret_file_name(member)).write_text('authentication md5;\npassword "x";\n')
+    return directory
+
+
+def test_route_servers_bird_parses_the_build(tmp_path, built, members):
+    secrets = _secrets(tmp_path / "secrets", members)
     conf = tmp_path / "bird.conf"
     conf.write_text(built.config.replace("/etc/bird/route-server-secrets", str(secrets)))
-    proc = subprocess.run(["bird", "-p", "-c", str(conf)], capture_output=True, text=True, check=False)
+    seconds, proc = birdcheck.parse(conf, [secrets])
     assert proc.returncode == 0, proc.stderr
+    # No warning either: BIRD 2.17 names what it had to assume.
+    assert proc.stderr == "", proc.stderr
 
 
 def test_cli_reads_stdin_and_reports_json(tmp_path, exchange, members, monkeypatch, capsys):
@@ -352,6 +426,7 @@ def test_cli_reads_stdin_and_reports_json(tmp_path, exchange, members, monkeypat
     rc = rs.main(["build", "--input", "-", "--snapshot-dir", str(SNAPSHOT), "--output-dir", str(tmp_path)])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["expected_bgp_sessions"] == 8 and out["expected_roas"] == 2
+    assert out["limit_metrics"].startswith("# HELP caribix_route_server_import_limit")
     assert out["snapshot_metrics"] == rs.snapshot_metrics(rs.load_snapshot(SNAPSHOT)["metadata"])
     assert [w.split(":")[0] for w in out["warnings"]] == ["NOT JUDGED"] * 3
     assert (tmp_path / "bird.conf").read_text().startswith("# Built by caribix.routeserver")
@@ -378,7 +453,6 @@ def test_every_island_route_server_builds_from_its_own_data(tmp_path, island, ho
     The shared policy's real age limits apply: the example snapshots build
     whatever the date, because lab islands do not judge example data.
     """
-    require_tool("bird", "bird2")
     inventory = ROOT / "inventories" / island
     group_vars = inventory / "group_vars" / "all"
     shared_policy = yaml.safe_load((ROOT / "group_vars" / "all" / "route_servers.yml").read_text())["route_server_policy"]
@@ -394,11 +468,8 @@ def test_every_island_route_server_builds_from_its_own_data(tmp_path, island, ho
     }
     result = rs.build(data, ROOT / "snapshots" / island, tmp_path / "work")
     assert f"router id {host_vars['router_id']};" in result.config
-    (tmp_path / "secrets").mkdir()
-    for member in members:
-        if member.get("route_server") and member.get("bgp_password_vault_key"):
-            (tmp_path / "secrets" / rs.secret_file_name(member)).write_text('password "x";\n')
+    secrets = _secrets(tmp_path / "secrets", members)
     conf = tmp_path / "bird.conf"
     conf.write_text(result.config)
-    proc = subprocess.run(["bird", "-p", "-c", str(conf)], capture_output=True, text=True, check=False)
+    seconds, proc = birdcheck.parse(conf, [secrets])
     assert proc.returncode == 0, proc.stderr

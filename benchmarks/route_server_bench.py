@@ -8,10 +8,15 @@ too-many-communities hook, lab relaxations off) it measures:
 * build: caribix.routeserver.build (snapshot load + age check + cache
   seeding + arouteserver + post-processing) and arouteserver alone on
   the same input (its share of the build), as a ratio;
-* parse: ``bird -p -c`` on our config and on arouteserver's raw output;
-* load: ``birdc configure`` of a running BIRD (in its own network
-  namespace, ``unshare -n``: nothing listens on the host) from an empty
-  config, and BIRD's memory afterwards (``birdc show memory`` total, RSS).
+* parse: ``bird -p -c`` on our config and on arouteserver's raw output,
+  timed inside the container;
+* load: ``birdc configure "<file>"`` of a running BIRD from an empty
+  config, as the role's deploy does, and BIRD's memory afterwards
+  (``birdc show memory`` total, RSS).
+
+BIRD is the route servers' own (caribix.birdcheck: Debian 13's bird2 in a
+container of the managed hosts' image, no network), never the
+controller's.
 
 Variants (``--variant``) test configuration choices that cut BIRD's parse
 time (see docs/route-servers.md):
@@ -35,10 +40,7 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +48,7 @@ from pathlib import Path
 
 import netaddr
 
+from caribix import birdcheck
 from caribix import routeserver as rs
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
@@ -90,7 +93,10 @@ def synthetic(n: int, prefixes_per_asn: int) -> tuple[dict, list, dict]:
     snapshot = {
         "irr.json": {"as_sets": as_sets, "route_objects": routes},
         "peeringdb.json": {"networks": networks},
-        "vrps.json": {"metadata": {}, "roas": roas},
+        # Each member's customer publishes an ASPA naming the member.
+        "vrps.json": {"metadata": {}, "roas": roas, "aspas": [
+            {"customer_asid": m["asn"] + 1, "providers": [m["asn"]]} for m in members
+        ]},
     }
     return exchange, members, snapshot
 
@@ -101,67 +107,6 @@ def write_snapshot(directory: Path, snapshot: dict) -> None:
         (directory / name).write_text(json.dumps(data))
     parts = "\n".join(f"  {p}: {{fetched_at: '{NOW}', source: bench}}" for p in rs.SNAPSHOT_PARTS)
     (directory / "metadata.yml").write_text(f"island: bench\nparts:\n{parts}\n")
-
-
-def timed(cmd: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:
-    start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
-    return time.monotonic() - start, proc
-
-
-class Bird:
-    """A BIRD daemon in its own network namespace, for configure timings."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.sock = workdir / "bird.ctl"
-        self.conf = workdir / "live.conf"
-        self.conf.write_text("router id 192.0.2.250;\nprotocol device {}\n")
-        self.proc = subprocess.Popen(
-            ["unshare", "-n", "bird", "-f", "-c", str(self.conf), "-s", str(self.sock)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(100):
-            if self.sock.exists():
-                break
-            time.sleep(0.05)
-
-    def birdc(self, *args: str, timeout: float = 3600) -> str:
-        return subprocess.run(
-            ["birdc", "-s", str(self.sock), *args], capture_output=True, text=True, check=False, timeout=timeout
-        ).stdout
-
-    def configure(self, config: str) -> tuple[float, str]:
-        self.conf.write_text(config)
-        start = time.monotonic()
-        out = self.birdc("configure")
-        # "Reconfiguration in progress": wait until BIRD answers again.
-        while "in progress" in out and "Reconfigured" not in out:
-            time.sleep(0.2)
-            if "ready" in self.birdc("show", "status"):
-                break
-        return time.monotonic() - start, out
-
-    def memory(self) -> tuple[str, int]:
-        total = re.search(r"Total:\s+(\S+\s*\S*)", self.birdc("show", "memory"))
-        rss = 0
-        status = Path(f"/proc/{self.child_pid()}/status")
-        if status.exists():
-            m = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
-            rss = int(m.group(1)) if m else 0
-        return (total.group(1).strip() if total else "?"), rss
-
-    def child_pid(self) -> int:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False).stdout
-        return int(out.split()[0]) if out.split() else self.proc.pid
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def one_build(exchange, members, snapshot_dir: Path, workdir: Path, policy: dict, ip_ver: int | None = None):
@@ -200,21 +145,21 @@ def bench(n: int, variant: str, prefixes: int, keep: Path | None, repeat: int = 
             (local / "header.local").write_text(rs.hook_config(100))
             raw_conf = work / "raw.conf"
             raw_conf.write_text(raw.replace(rs._LOCAL_DIR_MARKER, str(local)))
-            # Alternate the two parses and keep the fastest of each: on a
-            # shared machine a single run mostly measures the neighbours.
-            ours, theirs = [], []
-            for _ in range(repeat):
-                t, proc = timed(["bird", "-p", "-c", str(conf)])
-                if proc.returncode != 0:
-                    raise RuntimeError(f"bird -p failed: {proc.stderr}")
-                ours.append(t)
-                t, proc = timed(["bird", "-p", "-c", str(raw_conf)])
-                theirs.append(t if proc.returncode == 0 else float("nan"))
-            parse_s += min(ours)
-            raw_parse_s += min(theirs)
-            bird = Bird(work)
+            bird = birdcheck.BirdDaemon(work)
             try:
-                t, out = bird.configure(result.config)
+                # Alternate the two parses and keep the fastest of each: on a
+                # shared machine a single run mostly measures the neighbours.
+                ours, theirs = [], []
+                for _ in range(repeat):
+                    t, proc = bird.parse(conf)
+                    if proc.returncode != 0:
+                        raise RuntimeError(f"bird -p failed: {proc.stderr}")
+                    ours.append(t)
+                    t, proc = bird.parse(raw_conf)
+                    theirs.append(t if proc.returncode == 0 else float("nan"))
+                parse_s += min(ours)
+                raw_parse_s += min(theirs)
+                t, out = bird.configure(conf)
                 if "Reconfigured" not in out and "in progress" not in out:
                     raise RuntimeError(f"birdc configure: {out}")
                 conf_s += t
@@ -253,13 +198,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="bird -p runs per config (fastest is kept)")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of a Markdown table")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("needs root (unshare -n for the BIRD under test)", file=sys.stderr)
-        return 2
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
     print(f"<!-- {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f}, "
-          f"{os.cpu_count()} CPUs, BIRD {subprocess.run(['bird', '--version'], capture_output=True, text=True).stderr.split()[-1]} -->")
+          f"{os.cpu_count()} CPUs, BIRD {rs.BIRD_HOST_VERSION} (container {birdcheck.ensure_image()}), "
+          f"arouteserver --target-version {rs.BIRD_TARGET_VERSION} -->")
     columns = ["members", "variant", "build_s", "arouteserver_s", "build_ratio", "bird_p_s",
                "bird_p_arouteserver_raw_s", "parse_ratio", "configure_s", "bird_memory", "bird_rss_mib", "config_lines"]
     if not args.json:

@@ -291,7 +291,7 @@ def test_invalid_routes_are_filtered_with_their_reason_visible_in_the_looking_gl
             for route in routes:
                 prefix = str(ipaddress.ip_network(route["prefix"]))
                 assert prefix in by_prefix, f"{rs.name}: {prefix} of AS{origin} not among its filtered routes"
-                # The looking glass decodes (RS_ASN, 1101, code) into the reason.
+                # The looking glass decodes (RS_ASN, 65520, code) into the reason.
                 reasons = by_prefix[prefix].get("reject_reasons", [])
                 assert route["code"] in [r["code"] for r in reasons], (
                     f"{rs.name}: {prefix}: expected reject code {route['code']} ({route['reason']}), got {reasons}"

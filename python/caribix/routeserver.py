@@ -91,6 +91,9 @@ EUROIX_PREFIX_TOO_SHORT = 2
 # BIRD `limit` actions (arouteserver's max_prefix.action values).
 LIMIT_ACTIONS = ("block", "restart", "shutdown", "warning")
 
+# The snapshot's ASPAs, as arouteserver reads them (rpki-client JSON).
+ASPA_FILE = "rpki-aspas.json"
+
 # Marker for the .local includes; replaced by the files' content.
 _LOCAL_DIR_MARKER = "/caribix-inline-local-files"
 
@@ -407,7 +410,7 @@ def clients_config(members: list[dict[str, Any]], secrets_dir: str) -> dict[str,
     return {"clients": clients}
 
 
-def general_config(exchange: dict[str, Any], router_id: str, policy: dict[str, Any], vrps_file: str = "vrps.json") -> dict[str, Any]:
+def general_config(exchange: dict[str, Any], router_id: str, policy: dict[str, Any], aspa_file: str = ASPA_FILE) -> dict[str, Any]:
     for key in ("max_prefix_action", "max_prefix_receive_action"):
         if policy[key] not in LIMIT_ACTIONS:
             raise RouteServerBuildError(f"route_server_policy.{key}: {policy[key]!r} is not one of {', '.join(LIMIT_ACTIONS)}")
@@ -507,7 +510,7 @@ def general_config(exchange: dict[str, Any], router_id: str, policy: dict[str, A
             "rpki_roas": {"source": "rtr"},
             "rpki_aspas": {
                 "source": "json",
-                "json_url": [vrps_file],
+                "json_url": [aspa_file],
                 "allowed_trust_anchors": policy["rpki_trust_anchors"],
                 # The snapshot's age is judged by check_snapshot_age().
                 "ignore_cache_files_older_than": 10 * 365 * 86400,
@@ -805,7 +808,7 @@ def run_arouteserver(program_cfg: Path, output: Path, extra_args: list[str] | No
         str(output),
     ] + (extra_args or [])
     env = dict(os.environ, PEERINGDB_API_KEY="", HOME=str(program_cfg.parent))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, cwd=program_cfg.parent)
     if proc.returncode != 0:
         raise RouteServerBuildError(f"arouteserver failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
 
@@ -836,9 +839,10 @@ def build(data: dict[str, Any], snapshot_dir: str | Path, workdir: str | Path, n
     members = data["members"]
     # arouteserver reads the ASPAs from a file in rpki-client's format;
     # only the `aspas` are needed (ROAs reach BIRD over RTR).
-    aspa_file = workdir / "rpki-aspas.json"
-    aspa_file.write_text(json.dumps({"roas": [], "aspas": snapshot["rpki"]["aspas"]}))
-    general = general_config(data["exchange"], router_id, policy, str(aspa_file))
+    # The path is relative to the build directory (arouteserver's working
+    # directory): general.yml stays the same from build to build.
+    (workdir / ASPA_FILE).write_text(json.dumps({"roas": [], "aspas": snapshot["rpki"]["aspas"]}))
+    general = general_config(data["exchange"], router_id, policy, ASPA_FILE)
     clients = clients_config(members, data.get("secrets_dir", "/etc/bird/route-server-secrets"))
     bogons = bogons_config(policy["lab_member_prefixes"] if lab_mode else [])
 

@@ -349,7 +349,11 @@ def test_build_is_offline_and_complete(built):
 
 
 def test_build_is_deterministic(tmp_path, exchange, members, built):
-    assert _build(tmp_path, exchange, members).config == built.config
+    assert _build(tmp_path / "a", exchange, members).config == built.config
+    # arouteserver's inputs too: --check --diff shows them.
+    _build(tmp_path / "b", exchange, members)
+    for name in ("general.yml", "clients.yml", "bogons.yml"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text(), name
 
 
 def test_cache_miss_fails_instead_of_going_online(tmp_path, exchange, members):

@@ -40,6 +40,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -114,9 +115,18 @@ def one_build(exchange, members, snapshot_dir: Path, workdir: Path, policy: dict
     if ip_ver:
         data["members"] = [dict(m, **({"ipv6": None} if ip_ver == 4 else {"ipv4": None})) for m in members]
     start = time.monotonic()
+    cpu_start = _cpu_s()
     result = rs.build(data, snapshot_dir, workdir)
     total = time.monotonic() - start
+    result.timings["build_cpu_s"] = _cpu_s() - cpu_start
     return total, result
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (arouteserver)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def bench(n: int, variant: str, prefixes: int, keep: Path | None, repeat: int = 3) -> dict:
@@ -130,11 +140,13 @@ def bench(n: int, variant: str, prefixes: int, keep: Path | None, repeat: int = 
             policy["irr_tag_as_set"] = False
         ip_vers = [4, 6] if variant == "per-af" else [None]
         build_s = ars_s = parse_s = raw_parse_s = conf_s = 0.0
+        build_cpu_s = parse_cpu_s = conf_cpu_s = 0.0
         mem, rss = [], 0
         for ip_ver in ip_vers:
             work = tmp / f"build{ip_ver or ''}"
             total, result = one_build(exchange, members, tmp / "snapshot", work, policy, ip_ver)
             build_s += total
+            build_cpu_s += result.timings["build_cpu_s"]
             ars_s += result.timings["arouteserver_s"]
             conf = work / "bird.conf"
             conf.write_text(result.config)
@@ -149,17 +161,21 @@ def bench(n: int, variant: str, prefixes: int, keep: Path | None, repeat: int = 
             try:
                 # Alternate the two parses and keep the fastest of each: on a
                 # shared machine a single run mostly measures the neighbours.
-                ours, theirs = [], []
+                ours, theirs, ours_cpu = [], [], []
                 for _ in range(repeat):
                     t, proc = bird.parse(conf)
                     if proc.returncode != 0:
                         raise RuntimeError(f"bird -p failed: {proc.stderr}")
                     ours.append(t)
+                    ours_cpu.append(birdcheck.last_parse_cpu_s)
                     t, proc = bird.parse(raw_conf)
                     theirs.append(t if proc.returncode == 0 else float("nan"))
                 parse_s += min(ours)
+                parse_cpu_s += min(ours_cpu)
                 raw_parse_s += min(theirs)
+                cpu_before = bird.cpu_s()
                 t, out = bird.configure(conf)
+                conf_cpu_s += bird.cpu_s() - cpu_before
                 if "Reconfigured" not in out and "in progress" not in out:
                     raise RuntimeError(f"birdc configure: {out}")
                 conf_s += t
@@ -173,12 +189,15 @@ def bench(n: int, variant: str, prefixes: int, keep: Path | None, repeat: int = 
         row.update(
             {
                 "build_s": round(build_s, 2),
+                "build_cpu_s": round(build_cpu_s, 2),
                 "arouteserver_s": round(ars_s, 2),
                 "build_ratio": round(build_s / ars_s, 2) if ars_s else None,
                 "bird_p_s": round(parse_s, 2),
+                "bird_p_cpu_s": round(parse_cpu_s, 2),
                 "bird_p_arouteserver_raw_s": round(raw_parse_s, 2),
                 "parse_ratio": round(parse_s / raw_parse_s, 2) if raw_parse_s else None,
                 "configure_s": round(conf_s, 2),
+                "configure_cpu_s": round(conf_cpu_s, 2),
                 "bird_memory": " + ".join(mem),
                 "bird_rss_mib": round(rss / 1024, 1),
                 "config_lines": sum(len((tmp / f"build{v or ''}" / "bird.conf").read_text().splitlines()) for v in ip_vers),
@@ -203,8 +222,9 @@ def main() -> int:
     print(f"<!-- {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f}, "
           f"{os.cpu_count()} CPUs, BIRD {rs.BIRD_HOST_VERSION} (container {birdcheck.ensure_image()}), "
           f"arouteserver --target-version {rs.BIRD_TARGET_VERSION} -->")
-    columns = ["members", "variant", "build_s", "arouteserver_s", "build_ratio", "bird_p_s",
-               "bird_p_arouteserver_raw_s", "parse_ratio", "configure_s", "bird_memory", "bird_rss_mib", "config_lines"]
+    columns = ["members", "variant", "build_s", "build_cpu_s", "arouteserver_s", "build_ratio", "bird_p_s", "bird_p_cpu_s",
+               "bird_p_arouteserver_raw_s", "parse_ratio", "configure_s", "configure_cpu_s", "bird_memory", "bird_rss_mib",
+               "config_lines"]
     if not args.json:
         print("| " + " | ".join(columns) + " |")
         print("|" + "---|" * len(columns))

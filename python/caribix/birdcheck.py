@@ -64,13 +64,28 @@ def _mounts(paths: list[Path]) -> list[str]:
     return args
 
 
-# `bird -p` timed inside the container: the container's start is not BIRD's.
-_TIMED = 's=$(date +%s%N); bird -p -c "$1"; rc=$?; e=$(date +%s%N); echo "caribix-parse-ns $((e - s))" >&2; exit $rc'
+# `bird -p` timed inside the container (the container's start is not
+# BIRD's): wall time, and CPU time (user + system, from the shell's
+# `times`), which a loaded shared machine does not inflate.
+_TIMED = (
+    's=$(date +%s%N); bird -p -c "$1"; rc=$?; e=$(date +%s%N); '
+    'echo "caribix-parse-ns $((e - s))" >&2; echo "caribix-parse-times $(times | tail -1)" >&2; exit $rc'
+)
+# Set by the last parse: CPU seconds of `bird -p`.
+last_parse_cpu_s = float("nan")
+
+
+def _minutes_seconds(text: str) -> float:
+    minutes, seconds = re.fullmatch(r"(\d+)m([\d.]+)s", text).groups()
+    return int(minutes) * 60 + float(seconds)
 
 
 def _split_timing(proc: subprocess.CompletedProcess) -> tuple[float, subprocess.CompletedProcess]:
+    global last_parse_cpu_s
     match = re.search(r"^caribix-parse-ns (\d+)$", proc.stderr, re.M)
-    proc.stderr = re.sub(r"^caribix-parse-ns \d+\n?", "", proc.stderr, flags=re.M)
+    times = re.search(r"^caribix-parse-times (\S+) (\S+)$", proc.stderr, re.M)
+    last_parse_cpu_s = _minutes_seconds(times.group(1)) + _minutes_seconds(times.group(2)) if times else float("nan")
+    proc.stderr = re.sub(r"^caribix-parse-(ns|times) .*\n?", "", proc.stderr, flags=re.M)
     return (int(match.group(1)) / 1e9 if match else float("nan")), proc
 
 
@@ -128,6 +143,11 @@ class BirdDaemon:
             if "ready" in self.birdc("show", "status"):
                 break
         return time.monotonic() - start, out
+
+    def cpu_s(self) -> float:
+        """CPU seconds BIRD has used so far (utime + stime of PID 1)."""
+        fields = self.exec("cat", "/proc/1/stat").stdout.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / 100  # clock ticks (USER_HZ)
 
     def memory(self) -> tuple[str, int]:
         """BIRD's own total (``show memory``) and its RSS in KiB."""

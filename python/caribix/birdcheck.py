@@ -69,7 +69,7 @@ def _mounts(paths: list[Path]) -> list[str]:
 # `times`), which a loaded shared machine does not inflate.
 _TIMED = (
     's=$(date +%s%N); bird -p -c "$1"; rc=$?; e=$(date +%s%N); '
-    'echo "caribix-parse-ns $((e - s))" >&2; echo "caribix-parse-times $(times | tail -1)" >&2; exit $rc'
+    'echo "caribix-parse-ns $((e - s))" >&2; { echo caribix-parse-times; times; } >&2; exit $rc'
 )
 # Set by the last parse: CPU seconds of `bird -p`.
 last_parse_cpu_s = float("nan")
@@ -83,9 +83,10 @@ def _minutes_seconds(text: str) -> float:
 def _split_timing(proc: subprocess.CompletedProcess) -> tuple[float, subprocess.CompletedProcess]:
     global last_parse_cpu_s
     match = re.search(r"^caribix-parse-ns (\d+)$", proc.stderr, re.M)
-    times = re.search(r"^caribix-parse-times (\S+) (\S+)$", proc.stderr, re.M)
+    # `times`: the shell's user/system line, then its children's (bird -p).
+    times = re.search(r"^caribix-parse-times\n\S+ \S+\n(\S+) (\S+)$", proc.stderr, re.M)
     last_parse_cpu_s = _minutes_seconds(times.group(1)) + _minutes_seconds(times.group(2)) if times else float("nan")
-    proc.stderr = re.sub(r"^caribix-parse-(ns|times) .*\n?", "", proc.stderr, flags=re.M)
+    proc.stderr = re.sub(r"^caribix-parse-ns .*\n|^caribix-parse-times\n.*\n.*(\n|$)", "", proc.stderr, flags=re.M)
     return (int(match.group(1)) / 1e9 if match else float("nan")), proc
 
 

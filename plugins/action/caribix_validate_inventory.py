@@ -14,7 +14,7 @@ from pathlib import Path
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from caribix.model import POLICY_DEFAULTS, Island, load_siblings
+from caribix.model import POLICY_DEFAULTS, Island, load_siblings, placement_problems
 from caribix.validate import format_report, validate_island
 
 # Variables of the data model read from the ``all`` group.
@@ -26,6 +26,8 @@ ISLAND_VARIABLES = (
     "caribix_member_port_speeds",
     "caribix_max_prefix_ceiling",
     "caribix_member_extra_fields",
+    # Decrypted in memory only: validation needs to see an empty password.
+    "vault_bgp_passwords",
 )
 HOST_VARIABLES = (
     "peering_ipv4",
@@ -81,7 +83,9 @@ class ActionModule(ActionBase):
             host_vars = hostvars[host]
             hosts[host] = {name: plain(host_vars[name]) for name in HOST_VARIABLES if name in host_vars}
 
-        island = Island(inventory=inventory, variables=variables, hosts=hosts, groups=groups)
+        # What merged variables cannot show: a data-model variable set in a
+        # second file or for one host, a vault committed decrypted.
+        island = Island(inventory=inventory, variables=variables, hosts=hosts, groups=groups, load_errors=placement_problems(inventory))
         passwords = task_vars.get("vault_bgp_passwords") or {}
         vault_keys = {str(key) for key in passwords} if hasattr(passwords, "keys") else set()
         errors = validate_island(island, load_siblings(inventory), vault_keys)

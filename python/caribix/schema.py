@@ -178,12 +178,11 @@ def shape_problems(instance: Any, definition_name: str, allowed_extra: tuple[str
                         ShapeProblem(path + (name,), "is not a field of the data model (typo?)", "one of " + ", ".join(sorted(k for k in known if "x-problem" not in _child(schema, k)))),
                     )
             continue
-        if error.validator == "propertyNames":
-            name = error.instance if not isinstance(error.instance, dict) else None
+        if "propertyNames" in error.relative_schema_path:
+            # The error is about a key of the mapping at ``path``.
             names = _resolve(schema.get("propertyNames", {}))
-            for key in error.instance if isinstance(error.instance, dict) else [name]:
-                if not _validator_for(names).is_valid(key):
-                    found.setdefault(path + (key,), ShapeProblem(path + (key,), f"the name '{key}' is not valid", names.get("x-expected", "a valid name")))
+            key = error.instance
+            found.setdefault(path + (key,), ShapeProblem(path + (key,), f"the name '{key}' is not valid", names.get("x-expected", "a valid name")))
             continue
         if path and any(path[: len(other)] == other for other in found if other and len(other) < len(path)):
             continue  # the enclosing field's problem says it already
@@ -202,15 +201,6 @@ def _value_at(instance: Any, path: tuple[Any, ...]) -> Any:
     for part in path:
         instance = instance[part]
     return instance
-
-
-@lru_cache(maxsize=None)
-def _validator_for_json(text: str) -> jsonschema.protocols.Validator:
-    return _Validator(json.loads(text), format_checker=FORMATS)
-
-
-def _validator_for(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
-    return _validator_for_json(json.dumps(schema, sort_keys=True))
 
 
 # --- docs/data-model.md's field tables ----------------------------------------

@@ -167,6 +167,8 @@ class Validator:
         self.inter_island_ports: dict[tuple[str, str], str] = {}
         # (member label, as_set) of the members with route_server: true.
         self.route_server_as_sets: list[tuple[str, str]] = []
+        # mac -> member label, for the islands a bridged link joins.
+        self.member_macs: dict[str, str] = {}
 
     # --- reporting -----------------------------------------------------------
     def error(self, file: str, subject: str, field: str, problem: str, expected: str, pending: bool = False) -> None:
@@ -489,6 +491,8 @@ class Validator:
                 self.check_member_port(good, file, subject, unique)
             if good.get("route_server") is True and "as_set" in good:
                 self.route_server_as_sets.append((subject, good["as_set"]))
+            if "mac" in good:
+                self.member_macs[good["mac"]] = subject
             if "speed" in good:
                 if good["speed"] not in speeds:
                     self.error(file, subject, "speed", f"{good['speed']} Mb/s is not an offered port speed", "one of " + ", ".join(str(s) for s in speeds) + " (caribix_member_port_speeds)")
@@ -504,7 +508,17 @@ class Validator:
                         self.error(file, subject, f"max_prefix.{family}", f"{limit} is above the ceiling of {top}", f"at most {top} (caribix_max_prefix_ceiling)")
             if "bgp_password_vault_key" in good and vault_keys is not None:
                 key = good["bgp_password_vault_key"]
-                if key not in vault_keys:
+                passwords = self.vars.get("vault_bgp_passwords")
+                password = passwords.get(key) if isinstance(passwords, dict) else "unknown"
+                if key in vault_keys and not (isinstance(password, VaultValue) or is_text(str(password) if password is not None else "")):
+                    self.error(
+                        file,
+                        subject,
+                        "bgp_password_vault_key",
+                        f"'{key}' is {'empty (null)' if password is None else 'empty'} in vault_bgp_passwords ({self.island.file_of('vault_bgp_passwords')}), so the session would have no password",
+                        "the session's password (ansible-vault edit that file), or no bgp_password_vault_key for a session without one",
+                    )
+                elif key not in vault_keys:
                     self.error(
                         file,
                         subject,
@@ -512,6 +526,22 @@ class Validator:
                         f"'{key}' is not a key of vault_bgp_passwords in {self.island.file_of('vault_bgp_passwords')}",
                         "an existing key (ansible-vault edit that file to add it)",
                     )
+
+    def check_route_server_clients(self) -> None:
+        """The route servers need at least one client: with none, their
+        build stops after base and fabric have changed the hosts. An
+        island without members yet (a new site) is allowed."""
+        members = self.vars.get("members")
+        if not isinstance(members, list) or not members:
+            return
+        if not any(isinstance(member, dict) and member.get("route_server") is True for member in members):
+            self.error(
+                self.island.file_of("members"),
+                "",
+                "members",
+                f"none of the {len(members)} members has route_server: true, so the route servers would have no client",
+                "at least one member with route_server: true",
+            )
 
     def check_member_port(self, good: dict[str, Any], file: str, subject: str, unique: Callable) -> None:
         switch, port = good["switch"], str(good["port"])
@@ -583,8 +613,42 @@ class Validator:
                         )
             if is_int(exchange.get("ixf_id")) and exchange.get("ixf_id") == other.get("ixf_id"):
                 self.error(file, "exchange", "ixf_id", f"{exchange['ixf_id']} is also {name}'s ixf_id ({sibling.exchange_file})", "the IX-F id of this exchange, unique per island")
+            if is_int(exchange.get("peeringdb_ix_id")) and exchange.get("peeringdb_ix_id") == other.get("peeringdb_ix_id"):
+                self.error(
+                    file,
+                    "exchange",
+                    "peeringdb_ix_id",
+                    f"{exchange['peeringdb_ix_id']} is also {name}'s peeringdb_ix_id ({sibling.exchange_file})",
+                    "this exchange's own PeeringDB ix id (each island is its own exchange in PeeringDB)",
+                )
             if is_text(exchange.get("shortname")) and exchange.get("shortname") == other.get("shortname"):
                 self.error(file, "exchange", "shortname", f"'{exchange['shortname']}' is also {name}'s shortname ({sibling.exchange_file})", "a shortname unique per island")
+
+    def check_bridged_macs(self) -> None:
+        """A bridged link makes two islands' peering LANs one broadcast
+        domain: a MAC on both would flap between them and the port
+        security of one side would drop the other's traffic."""
+        links = self.vars.get("inter_island_links")
+        remotes = sorted(
+            {link["remote_island"] for link in links if isinstance(link, dict) and link.get("bridged") is True and isinstance(link.get("remote_island"), str)}
+            if isinstance(links, list)
+            else set()
+        )
+        file = self.island.file_of("members")
+        for remote in remotes:
+            sibling = self.siblings.get(remote)
+            if sibling is None or not isinstance(sibling.members, list):
+                continue
+            for index, member in enumerate(sibling.members):
+                mac = member.get("mac") if isinstance(member, dict) else None
+                if isinstance(mac, str) and mac in self.member_macs:
+                    self.error(
+                        file,
+                        self.member_macs[mac],
+                        "mac",
+                        f"{mac} is also used by {remote}'s {member_label(member, index)} ({sibling.members_file}), and a bridged link joins the two peering LANs",
+                        "a MAC address unique across bridged islands",
+                    )
 
     # --- policy --------------------------------------------------------------
     def check_policy(self) -> None:
@@ -603,13 +667,15 @@ class Validator:
 
     def run(self, vault_keys: set[str] | None) -> list[ValidationError]:
         for problem in self.island.load_errors:
-            self.error(problem.path, "", "", problem.problem, problem.expected)
+            self.error(problem.path, "", problem.field, problem.problem, problem.expected)
         self.check_policy()
         self.check_exchange()
         self.check_hosts()
         self.check_inter_island()
         self.check_members(vault_keys)
+        self.check_route_server_clients()
         self.check_siblings()
+        self.check_bridged_macs()
         self.check_monitoring_vault()
         self.check_snapshot()
         return self.errors

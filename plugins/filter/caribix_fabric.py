@@ -7,7 +7,7 @@ from pathlib import Path
 from ansible.errors import AnsibleFilterError
 
 from caribix.fabric import FabricError, build_fabric, load_island, switch_model, whitebox_config
-from caribix.fabric_render import render_switch
+from caribix.fabric_render import eos_stale_lines, render_switch
 
 
 def caribix_fabric_switch_model(
@@ -59,10 +59,17 @@ def caribix_fabric_render(model, platform):
         raise AnsibleFilterError(f"caribix_fabric_render: {error}") from error
 
 
+def caribix_eos_stale_lines(running, intended, vlan_id):
+    """``no`` lines for the peering VLAN's static MACs and IP source
+    bindings that the switch has and the rendered config does not."""
+    return eos_stale_lines(str(running), str(intended), int(vlan_id))
+
+
 class FilterModule:
     def filters(self):
         return {
             "caribix_fabric_switch_model": caribix_fabric_switch_model,
             "caribix_fabric_whitebox": caribix_fabric_whitebox,
             "caribix_fabric_render": caribix_fabric_render,
+            "caribix_eos_stale_lines": caribix_eos_stale_lines,
         }

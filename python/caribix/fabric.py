@@ -355,10 +355,15 @@ def load_island(inventories_dir: str | Path, island: str) -> dict[str, Any]:
 
 
 def island_fabric(
-    inventories_dir: str | Path, island: str, vtep_addresses: dict[str, str] | None = None
+    inventories_dir: str | Path,
+    island: str,
+    vtep_addresses: dict[str, str] | None = None,
+    without_asns: frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
-    """The full model of one island, with the remote islands its links reach."""
+    """The full model of one island, with the remote islands its links
+    reach; ``without_asns``: as if those members had left (golden/removal)."""
     data = load_island(inventories_dir, island)
+    data["members"] = [m for m in data["members"] if m.get("asn") not in without_asns]
     remotes = {
         link["remote_island"]: load_island(inventories_dir, link["remote_island"])
         for link in data["inter_island_links"]

@@ -11,7 +11,7 @@ from caribix.fabric_render import eos_stale_lines, render_switch
 
 
 def caribix_fabric_switch_model(
-    exchange, members, switch, switch_vars, inter_island_links=None, inventories_dir=None, vtep_addresses=None
+    exchange, members, switch, switch_vars, inter_island_links=None, inventories_dir=None, vtep_addresses=None, sflow_collector=None
 ):
     """The fabric model as one switch sees it (see caribix.fabric.build_fabric).
 
@@ -37,6 +37,7 @@ def caribix_fabric_switch_model(
             remote_islands=remotes,
             vtep_addresses=dict(vtep_addresses or {}),
             partial=True,
+            sflow_collector=sflow_collector or None,
         )
         return switch_model(fabric, switch)
     except FabricError as error:

@@ -98,6 +98,7 @@ def render_switch(model: dict[str, Any], platform: str, policy: dict[str, Any] |
         "ports": ports,
         "links": {link["local_port"]: link for link in model["inter_island_links"]},
         "policy": dict(DEFAULT_POLICY, **(policy or {})),
+        "sflow": model.get("sflow"),
     }
     return _environment().get_template(f"{platform}.cfg.j2").render(**context)
 

@@ -160,3 +160,22 @@ def test_eos_push_removes_stale_static_macs_and_bindings():
         "no mac address-table static 02ca.0001.0014 vlan 100 interface Ethernet5",
         "no ip source binding 192.0.2.14 02ca.0001.0014 vlan 100 interface Ethernet5",
     ]
+
+
+def test_vendor_configs_send_sflow_to_the_island_s_sfacctd():
+    """The same collector as the monitoring role's sfacctd: the monitoring
+    host's management address, UDP 6343 (monitoring_sflow_port)."""
+    import yaml
+
+    rendered = render_all()
+    for island, switch in (("guadeloupe", "gp-sw1"), ("saint-martin", "sxm-sw1")):
+        hosts = yaml.safe_load((INVENTORIES_DIR / island / "hosts.yml").read_text())
+        monitoring = sorted(hosts["all"]["children"]["monitoring"]["hosts"])[0]
+        collector = yaml.safe_load((INVENTORIES_DIR / island / "host_vars" / f"{monitoring}.yml").read_text())["management_ipv4"]
+        assert f"sflow destination {collector} 6343\n" in rendered[f"{island}/{switch}.eos.cfg"]
+        junos = rendered[f"{island}/{switch}.junos.cfg"]
+        assert f"set protocols sflow collector {collector} udp-port 6343\n" in junos
+        assert junos.index("delete protocols sflow\n") < junos.index("set protocols sflow collector")
+    # Member ports are sampled, a port whose member left is not.
+    removal = rendered["removal/gp-sw1-without-AS64503.junos.cfg"]
+    assert "set protocols sflow interfaces xe-0/0/0\n" in removal and "set protocols sflow interfaces xe-0/0/4\n" not in removal

@@ -90,6 +90,7 @@ def members_from_document(
     existing: list[dict[str, Any]],
     switch_ports: dict[str, dict[str, int]],
     assign_free_ports: bool,
+    switch_map: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The island's new member list and notes for the engineer."""
     problems: list[str] = []
@@ -142,8 +143,16 @@ def members_from_document(
             continue
         interface = connection["if_list"][0]
         switch = switch_names.get(interface.get("switch_id"))
+        # IXP Manager names switches its own way: --switch maps them.
+        switch = (switch_map or {}).get(str(switch), (switch_map or {}).get(str(interface.get("switch_id")), switch))
         if switch is None:
             problems.append(f"{where}: if_list switch_id {interface.get('switch_id')} is not in ixp_list[].switch; expected one of {sorted(switch_names)}")
+            continue
+        if switch not in switch_ports:
+            problems.append(
+                f"{where}: switch '{switch}' (IX-F switch id {interface.get('switch_id')}) is not a peering switch of this island; "
+                f"expected --switch {switch}=<one of {', '.join(sorted(switch_ports)) or 'none'}>"
+            )
             continue
         macs = ipv4.get("mac_addresses") or ipv6.get("mac_addresses")
         member: dict[str, Any] = {
@@ -230,7 +239,9 @@ def members_yaml(members: list[dict[str, Any]], exchange_name: str, source: str)
     return "\n".join(lines) + "\n"
 
 
-def import_members(document_path: Path, inventory: Path, assign_free_ports: bool, vault_ids: list[str] | None) -> tuple[str, list[str]]:
+def import_members(
+    document_path: Path, inventory: Path, assign_free_ports: bool, vault_ids: list[str] | None, switch_map: dict[str, str] | None = None
+) -> tuple[str, list[str]]:
     """The new members.yml text and notes; raises IxfImportError with every
     problem when the document or the result is not valid."""
     island = load_island(inventory, vault_ids=vault_ids)
@@ -241,7 +252,7 @@ def import_members(document_path: Path, inventory: Path, assign_free_ports: bool
     exchange = island.variables["exchange"]
     switch_ports = {host: {str(p): s for p, s in (island.hosts.get(host, {}).get("switch_ports") or {}).items()} for host in island.groups.get("peering_switches", [])}
     members, notes = members_from_document(
-        document, display_path(document_path), exchange, island.variables.get("members") or [], switch_ports, assign_free_ports
+        document, display_path(document_path), exchange, island.variables.get("members") or [], switch_ports, assign_free_ports, switch_map
     )
     island.variables["members"] = members
     result = validate_island(island, load_siblings(inventory), vault_keys_of(island))
@@ -260,11 +271,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("document", type=Path, help="the IX-F member list (JSON)")
     parser.add_argument("inventory", type=Path, help="island inventory directory, e.g. inventories/guadeloupe")
     parser.add_argument("--assign-free-ports", action="store_true", help="put new members on the first free port of their switch that is fast enough")
+    parser.add_argument(
+        "--switch",
+        action="append",
+        default=[],
+        metavar="IXF=SWITCH",
+        help="the island's switch for an IX-F switch name or id (IXP Manager's names differ), e.g. swi1-gp=gp-sw1",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the new members.yml instead of writing it")
     parser.add_argument("--vault-id", action="append", dest="vault_ids", help="vault identity label@file (default: ansible.cfg)")
     args = parser.parse_args(argv)
+    bad = [item for item in args.switch if "=" not in item]
+    if bad:
+        parser.error(f"--switch {bad[0]}: expected IXF=SWITCH, like swi1-gp=gp-sw1")
+    switch_map = dict(item.split("=", 1) for item in args.switch)
     try:
-        text, notes = import_members(args.document, args.inventory, args.assign_free_ports, args.vault_ids)
+        text, notes = import_members(args.document, args.inventory, args.assign_free_ports, args.vault_ids, switch_map)
     except IxfImportError as error:
         print("\n".join(error.problems), file=sys.stderr)
         print("Nothing was written.", file=sys.stderr)

@@ -90,6 +90,12 @@ def test_ixp_manager_style_document_with_its_own_route_server_entry(repo):
     karukera = next(m for m in members_list if m["asnum"] == 64500)
     karukera["connection_list"][0]["vlan_list"][0]["ipv4"]["max_prefix"] = 75
     document["member_list"] = [m for m in members_list if m["asnum"] != 65536]
+    # IXP Manager's own switch names and ids.
+    document["ixp_list"][0]["switch"] = [{"id": 7, "name": "swi1-bm1", "city": "Baie-Mahault", "country": "GP"}]
+    for entry in document["member_list"]:
+        for connection in entry["connection_list"]:
+            for interface in connection.get("if_list", []):
+                interface["switch_id"] = 7
     # IXP Manager's route collector: a peering-type entry with a service.
     document["member_list"].append(
         {
@@ -98,7 +104,10 @@ def test_ixp_manager_style_document_with_its_own_route_server_entry(repo):
         }
     )
     (repo / "ixpm.json").write_text(json.dumps(document))
-    done = run(repo, str(BIN / "caribix-ixf-import"), "ixpm.json", "inventories/guadeloupe")
+    unmapped = run(repo, str(BIN / "caribix-ixf-import"), "ixpm.json", "inventories/guadeloupe")
+    assert unmapped.returncode == 1
+    assert "switch 'swi1-bm1' (IX-F switch id 7) is not a peering switch of this island; expected --switch swi1-bm1=<one of gp-sw1>" in unmapped.stderr
+    done = run(repo, str(BIN / "caribix-ixf-import"), "ixpm.json", "inventories/guadeloupe", "--switch", "swi1-bm1=gp-sw1")
     assert done.returncode == 0, done.stderr
     assert "AS65536 Marie-Galante Wireless: not in the IX-F document, removed from members.yml" in done.stderr
     after = {m["asn"]: m for m in members(repo, "guadeloupe")}

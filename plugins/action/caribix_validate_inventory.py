@@ -9,6 +9,7 @@ touches no host.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ansible.errors import AnsibleActionFail
@@ -16,6 +17,10 @@ from ansible.plugins.action import ActionBase
 
 from caribix.model import POLICY_DEFAULTS, Island, load_siblings, placement_problems
 from caribix.validate import format_report, validate_island
+
+# The repository these plugins belong to: where the caribix package finds
+# schemas/ when it is installed as a wheel (the execution environment).
+os.environ.setdefault("CARIBIX_REPOSITORY", str(Path(__file__).resolve().parents[2]))
 
 # Variables of the data model read from the ``all`` group.
 ISLAND_VARIABLES = (

@@ -3,12 +3,17 @@ caribix.ixf (the same export as caribix-ixf-export)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
 
 from caribix.ixf import build_export, export_text, schema_errors
 from caribix.model import Island
+
+# The repository these plugins belong to: where the caribix package finds
+# schemas/ when it is installed as a wheel (the execution environment).
+os.environ.setdefault("CARIBIX_REPOSITORY", str(Path(__file__).resolve().parents[2]))
 
 HOST_VARIABLES = ("peering_ipv4", "peering_ipv6")
 

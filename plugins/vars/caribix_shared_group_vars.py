@@ -41,6 +41,8 @@ DOCUMENTATION = """
 """
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Where the caribix package finds schemas/ when installed as a wheel (the EE).
+os.environ.setdefault("CARIBIX_REPOSITORY", REPOSITORY_ROOT)
 
 
 class VarsModule(HostGroupVars):

@@ -33,17 +33,18 @@ from typing import Any
 import netaddr
 
 from caribix.model import Island, load_island, load_siblings
+from caribix.schema import repository_file
 from caribix.validate import format_report, validate_island, vault_keys_of
 
 SCHEMA_VERSION = "1.0"
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "ixp-member-list-1.0.schema.json"
+SCHEMA_PATH = repository_file("schemas/ixp-member-list-1.0.schema.json")
 
 
-def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+def load_schema(path: Path | None = None) -> dict[str, Any]:
     """The published schema, kept verbatim. Its text has trailing commas
     (``"type": "string",`` before ``}``), which strict JSON refuses: they
     are dropped in memory only, so the kept file stays the original."""
-    text = path.read_text(encoding="utf-8")
+    text = (path or repository_file("schemas/ixp-member-list-1.0.schema.json")).read_text(encoding="utf-8")
     return json.loads(re.sub(r",(\s*[}\]])", r"\1", text))
 
 

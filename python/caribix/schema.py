@@ -12,6 +12,7 @@ the other islands, the vault, the snapshot) stay in caribix.validate.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +21,22 @@ from typing import Any
 import jsonschema
 import netaddr
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "island.schema.json"
+
+
+def repository_file(relative: str) -> Path:
+    """A file of the repository (schemas/...): beside this package when it
+    is installed editable (the controller), else in the project the
+    plugins come from (the execution environment installs the package as
+    a wheel; the plugins set CARIBIX_REPOSITORY), else the current
+    directory (ansible-runner runs from the project)."""
+    candidates = [Path(__file__).resolve().parents[2] / relative]
+    if os.environ.get("CARIBIX_REPOSITORY"):
+        candidates.append(Path(os.environ["CARIBIX_REPOSITORY"]) / relative)
+    candidates.append(Path.cwd() / relative)
+    return next((path for path in candidates if path.is_file()), candidates[0])
+
+
+SCHEMA_PATH = repository_file("schemas/island.schema.json")
 
 
 def is_int(value: Any) -> bool:
@@ -82,7 +98,7 @@ _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_
 
 @lru_cache(maxsize=1)
 def island_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return json.loads(repository_file("schemas/island.schema.json").read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=None)

@@ -9,13 +9,18 @@ touches no host.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from caribix.model import POLICY_DEFAULTS, Island, load_siblings
+from caribix.model import POLICY_DEFAULTS, Island, load_siblings, placement_problems
 from caribix.validate import format_report, validate_island
+
+# The repository these plugins belong to: where the caribix package finds
+# schemas/ when it is installed as a wheel (the execution environment).
+os.environ.setdefault("CARIBIX_REPOSITORY", str(Path(__file__).resolve().parents[2]))
 
 # Variables of the data model read from the ``all`` group.
 ISLAND_VARIABLES = (
@@ -26,6 +31,8 @@ ISLAND_VARIABLES = (
     "caribix_member_port_speeds",
     "caribix_max_prefix_ceiling",
     "caribix_member_extra_fields",
+    # Decrypted in memory only: validation needs to see an empty password.
+    "vault_bgp_passwords",
 )
 HOST_VARIABLES = (
     "peering_ipv4",
@@ -81,7 +88,9 @@ class ActionModule(ActionBase):
             host_vars = hostvars[host]
             hosts[host] = {name: plain(host_vars[name]) for name in HOST_VARIABLES if name in host_vars}
 
-        island = Island(inventory=inventory, variables=variables, hosts=hosts, groups=groups)
+        # What merged variables cannot show: a data-model variable set in a
+        # second file or for one host, a vault committed decrypted.
+        island = Island(inventory=inventory, variables=variables, hosts=hosts, groups=groups, load_errors=placement_problems(inventory))
         passwords = task_vars.get("vault_bgp_passwords") or {}
         vault_keys = {str(key) for key in passwords} if hasattr(passwords, "keys") else set()
         errors = validate_island(island, load_siblings(inventory), vault_keys)

@@ -7,11 +7,11 @@ from pathlib import Path
 from ansible.errors import AnsibleFilterError
 
 from caribix.fabric import FabricError, build_fabric, load_island, switch_model, whitebox_config
-from caribix.fabric_render import render_switch
+from caribix.fabric_render import eos_stale_lines, render_switch
 
 
 def caribix_fabric_switch_model(
-    exchange, members, switch, switch_vars, inter_island_links=None, inventories_dir=None, vtep_addresses=None
+    exchange, members, switch, switch_vars, inter_island_links=None, inventories_dir=None, vtep_addresses=None, sflow_collector=None
 ):
     """The fabric model as one switch sees it (see caribix.fabric.build_fabric).
 
@@ -37,6 +37,7 @@ def caribix_fabric_switch_model(
             remote_islands=remotes,
             vtep_addresses=dict(vtep_addresses or {}),
             partial=True,
+            sflow_collector=sflow_collector or None,
         )
         return switch_model(fabric, switch)
     except FabricError as error:
@@ -59,10 +60,17 @@ def caribix_fabric_render(model, platform):
         raise AnsibleFilterError(f"caribix_fabric_render: {error}") from error
 
 
+def caribix_eos_stale_lines(running, intended, vlan_id):
+    """``no`` lines for the peering VLAN's static MACs and IP source
+    bindings that the switch has and the rendered config does not."""
+    return eos_stale_lines(str(running), str(intended), int(vlan_id))
+
+
 class FilterModule:
     def filters(self):
         return {
             "caribix_fabric_switch_model": caribix_fabric_switch_model,
             "caribix_fabric_whitebox": caribix_fabric_whitebox,
             "caribix_fabric_render": caribix_fabric_render,
+            "caribix_eos_stale_lines": caribix_eos_stale_lines,
         }

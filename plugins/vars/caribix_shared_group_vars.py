@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+from ansible.errors import AnsibleParserError
 from ansible.plugins.vars.host_group_vars import VarsModule as HostGroupVars
 from ansible.utils.vars import combine_vars
 
@@ -40,6 +41,8 @@ DOCUMENTATION = """
 """
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Where the caribix package finds schemas/ when installed as a wheel (the EE).
+os.environ.setdefault("CARIBIX_REPOSITORY", REPOSITORY_ROOT)
 
 
 class VarsModule(HostGroupVars):
@@ -47,7 +50,29 @@ class VarsModule(HostGroupVars):
 
     REQUIRES_ENABLED = True
 
+    _checked: set[str] = set()
+
+    def check_files(self, path):
+        """Stop at a YAML error with its file and line (Ansible's own
+        message names neither), and at a key given twice in a mapping
+        (Ansible would keep the last one with a warning)."""
+        if path in self._checked:
+            return
+        self._checked.add(path)
+        from pathlib import Path
+
+        from caribix.model import syntax_problems
+
+        for root in (REPOSITORY_ROOT, path):
+            problems = syntax_problems(Path(root))
+            if problems:
+                raise AnsibleParserError(
+                    f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the inventory's YAML files, nothing was changed:\n"
+                    + "\n".join(f"{number:>3}. {problem}" for number, problem in enumerate(problems, start=1))
+                )
+
     def get_vars(self, loader, path, entities, cache=True):
+        self.check_files(path)
         # Only groups come from the root: host_vars stay with the island
         # that owns the host.
         groups = [entity for entity in entities if not hasattr(entity, "get_groups")]

@@ -29,6 +29,10 @@ import yaml
 
 PLATFORMS = ("linux_whitebox", "eos", "junos")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+# sFlow to the island's sfacctd (roles/monitoring: monitoring_sflow_port):
+# one packet in SFLOW_SAMPLING_RATE sampled on each peering port.
+SFLOW_PORT = 6343
+SFLOW_SAMPLING_RATE = 4096
 # Linux interface names are at most 15 characters (IFNAMSIZ - 1).
 IFNAME_MAX = 15
 
@@ -133,6 +137,7 @@ def build_fabric(
     remote_islands: dict[str, dict[str, Any]] | None = None,
     vtep_addresses: dict[str, str] | None = None,
     partial: bool = False,
+    sflow_collector: str | None = None,
 ) -> dict[str, Any]:
     """Build the fabric model of one island.
 
@@ -309,6 +314,8 @@ def build_fabric(
         "peering_lan": lan,
         "switches": model_switches,
         "inter_island_links": links,
+        # The island's sfacctd (the monitoring host's management address).
+        "sflow": {"collector": sflow_collector, "port": SFLOW_PORT, "sampling_rate": SFLOW_SAMPLING_RATE} if sflow_collector else None,
     }
 
 
@@ -322,6 +329,7 @@ def switch_model(fabric: dict[str, Any], switch: str) -> dict[str, Any]:
         "peering_lan": fabric["peering_lan"],
         "switch": fabric["switches"][switch],
         "inter_island_links": [l for l in fabric["inter_island_links"] if l["local_switch"] == switch],
+        "sflow": fabric.get("sflow"),
     }
 
 
@@ -351,14 +359,23 @@ def load_island(inventories_dir: str | Path, island: str) -> dict[str, Any]:
     for name in switch_names:
         hv_file = root / "host_vars" / f"{name}.yml"
         switches[name] = _load_yaml(hv_file) if hv_file.exists() else {}
-    return {"exchange": exchange, "members": members, "inter_island_links": links, "switches": switches}
+    monitoring = sorted((((hosts.get("all") or {}).get("children") or {}).get("monitoring") or {}).get("hosts") or {})
+    collector = None
+    if monitoring and (root / "host_vars" / f"{monitoring[0]}.yml").exists():
+        collector = _load_yaml(root / "host_vars" / f"{monitoring[0]}.yml").get("management_ipv4")
+    return {"exchange": exchange, "members": members, "inter_island_links": links, "switches": switches, "sflow_collector": collector}
 
 
 def island_fabric(
-    inventories_dir: str | Path, island: str, vtep_addresses: dict[str, str] | None = None
+    inventories_dir: str | Path,
+    island: str,
+    vtep_addresses: dict[str, str] | None = None,
+    without_asns: frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
-    """The full model of one island, with the remote islands its links reach."""
+    """The full model of one island, with the remote islands its links
+    reach; ``without_asns``: as if those members had left (golden/removal)."""
     data = load_island(inventories_dir, island)
+    data["members"] = [m for m in data["members"] if m.get("asn") not in without_asns]
     remotes = {
         link["remote_island"]: load_island(inventories_dir, link["remote_island"])
         for link in data["inter_island_links"]
@@ -371,6 +388,7 @@ def island_fabric(
         data["inter_island_links"],
         remote_islands=remotes,
         vtep_addresses=vtep_addresses,
+        sflow_collector=data["sflow_collector"],
     )
 
 

@@ -98,8 +98,28 @@ def render_switch(model: dict[str, Any], platform: str, policy: dict[str, Any] |
         "ports": ports,
         "links": {link["local_port"]: link for link in model["inter_island_links"]},
         "policy": dict(DEFAULT_POLICY, **(policy or {})),
+        "sflow": model.get("sflow"),
     }
     return _environment().get_template(f"{platform}.cfg.j2").render(**context)
+
+
+# Lines of an EOS running config bound to the peering VLAN outside any
+# interface block: "default interface" does not remove them.
+EOS_VLAN_LINES = ("mac address-table static ", "ip source binding ")
+
+
+def eos_stale_lines(running: str, intended: str, vlan_id: int) -> list[str]:
+    """The ``no ...`` lines that remove the peering VLAN's static MACs and
+    IP source bindings the running config has and the intended one does
+    not (a member that left): the part of the replace that the session
+    cannot express without knowing what is on the switch."""
+    wanted = {line.strip() for line in intended.splitlines()}
+    stale = []
+    for line in running.splitlines():
+        line = line.strip()
+        if line.startswith(EOS_VLAN_LINES) and f" vlan {vlan_id} " in f"{line} " and line not in wanted:
+            stale.append(f"no {line}")
+    return stale
 
 
 def render_island(inventories_dir: Path, island: str) -> dict[str, str]:
@@ -113,10 +133,25 @@ def render_island(inventories_dir: Path, island: str) -> dict[str, str]:
     return rendered
 
 
+# golden/removal/: a switch after one member left, so the replace
+# semantics (the port reset and disabled, its filter and bindings gone)
+# are reviewed like the rest: compare with golden/<island>/.
+REMOVAL = {"island": "guadeloupe", "switch": "gp-sw1", "asn": 64503}
+
+
+def render_removal(inventories_dir: Path = INVENTORIES_DIR) -> dict[str, str]:
+    island, switch, asn = REMOVAL["island"], REMOVAL["switch"], REMOVAL["asn"]
+    if not (inventories_dir / island).is_dir():
+        return {}
+    model = switch_model(island_fabric(inventories_dir, island, without_asns=frozenset({asn})), switch)
+    return {f"removal/{switch}-without-AS{asn}.{platform}.cfg": render_switch(model, platform) for platform in VENDOR_PLATFORMS}
+
+
 def render_all(inventories_dir: Path = INVENTORIES_DIR) -> dict[str, str]:
     rendered: dict[str, str] = {}
     for island in islands(inventories_dir):
         rendered.update(render_island(inventories_dir, island))
+    rendered.update(render_removal(inventories_dir))
     return rendered
 
 

@@ -10,8 +10,11 @@ Choices (documented in docs/data-model.md):
   ``ixf_id``, so it never changes and differs between islands;
 * the peering LAN is the one VLAN, its ``id`` is ``peering_lan.vlan_id``;
 * switch ids are 1, 2, ... in the order of the switch names;
-* the route servers are not listed as members: they are the IXP's own
-  service, and arouteserver must not configure them as clients.
+* the route servers are listed as one entry of the exchange itself
+  (``member_type: ixp``, the route-server ASN), one connection per route
+  server, each address marked with an ``ixrouteserver`` service: IX-F
+  1.0's way of saying "this is the IXP's route server", which tools such
+  as arouteserver's ``clients-from-euroix`` skip when they make clients.
 
     caribix-ixf-export inventories/guadeloupe -o build/ixf/guadeloupe.json
 """
@@ -30,17 +33,18 @@ from typing import Any
 import netaddr
 
 from caribix.model import Island, load_island, load_siblings
+from caribix.schema import repository_file
 from caribix.validate import format_report, validate_island, vault_keys_of
 
 SCHEMA_VERSION = "1.0"
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "ixp-member-list-1.0.schema.json"
+SCHEMA_PATH = repository_file("schemas/ixp-member-list-1.0.schema.json")
 
 
-def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+def load_schema(path: Path | None = None) -> dict[str, Any]:
     """The published schema, kept verbatim. Its text has trailing commas
     (``"type": "string",`` before ``}``), which strict JSON refuses: they
     are dropped in memory only, so the kept file stays the original."""
-    text = path.read_text(encoding="utf-8")
+    text = (path or repository_file("schemas/ixp-member-list-1.0.schema.json")).read_text(encoding="utf-8")
     return json.loads(re.sub(r",(\s*[}\]])", r"\1", text))
 
 
@@ -91,7 +95,12 @@ def build_export(island: Island, timestamp: str | None = None) -> dict[str, Any]
         if field in exchange:
             ixp[field] = exchange[field]
 
-    members = []
+    def interface(member: dict[str, Any]) -> dict[str, Any]:
+        # A switch outside the inventory (a test fixture) gets no id.
+        known = {"switch_id": switches[member["switch"]]} if member["switch"] in switches else {}
+        return {**known, "if_speed": member["speed"]}
+
+    members = [route_server_entry(island, ixp_id, lan["vlan_id"])] if island.groups.get("route_servers") else []
     for member in sorted(island.variables.get("members") or [], key=lambda m: (m["asn"], m["name"])):
         def family(version: str) -> dict[str, Any]:
             return {
@@ -111,7 +120,7 @@ def build_export(island: Island, timestamp: str | None = None) -> dict[str, Any]
                 {
                     "ixp_id": ixp_id,
                     "state": "active",
-                    "if_list": [{"switch_id": switches[member["switch"]], "if_speed": member["speed"]}],
+                    "if_list": [interface(member)],
                     "vlan_list": [{"vlan_id": lan["vlan_id"], "ipv4": family("ipv4"), "ipv6": family("ipv6")}],
                 }
             ],
@@ -130,6 +139,36 @@ def build_export(island: Island, timestamp: str | None = None) -> dict[str, Any]
     }
 
 
+# What the route servers run, for the informational service fields.
+ROUTE_SERVER_SERVICE = {"type": "ixrouteserver", "os": "Debian", "daemon": "BIRD"}
+
+
+def route_server_entry(island: Island, ixp_id: int, vlan_id: int) -> dict[str, Any]:
+    """The exchange's route servers as IX-F 1.0 describes them: the IXP
+    itself as a participant, each route server a connection whose
+    addresses offer the ``ixrouteserver`` service."""
+    exchange = island.variables["exchange"]
+    connections = []
+    for host in sorted(island.groups.get("route_servers", [])):
+        values = island.hosts.get(host, {})
+        vlan: dict[str, Any] = {"vlan_id": vlan_id}
+        for family in ("ipv4", "ipv6"):
+            address = values.get(f"peering_{family}")
+            if address:
+                vlan[family] = {"address": str(address), "services": [dict(ROUTE_SERVER_SERVICE)]}
+        connections.append({"ixp_id": ixp_id, "state": "active", "vlan_list": [vlan]})
+    entry: dict[str, Any] = {
+        "asnum": exchange["route_server_asn"],
+        "member_type": "ixp",
+        "name": f"{exchange['name']} route servers",
+        "url": exchange["url"],
+        "connection_list": connections,
+    }
+    if "support_email" in exchange:
+        entry["contact_email"] = [exchange["support_email"]]
+    return entry
+
+
 def schema_errors(document: dict[str, Any], schema: dict[str, Any] | None = None) -> list[str]:
     """Problems of ``document`` against the IX-F schema, formats included
     (date-time needs rfc3339-validator, email and ipv4/ipv6 are built in)."""
@@ -141,6 +180,15 @@ def schema_errors(document: dict[str, Any], schema: dict[str, Any] | None = None
         f"{'/'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
         for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
     ]
+
+
+def export_text(document: dict[str, Any], previous: str | None = None) -> str:
+    """The JSON text of ``document``; ``previous`` when only its timestamp
+    would differ (a rerun changes nothing, for make and Ansible alike)."""
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if previous is not None and _without_timestamp(previous) == _without_timestamp(text):
+        return previous
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("The export does not match the IX-F schema:\n" + "\n".join(problems), file=sys.stderr)
         return 1
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    text = export_text(document)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         # Only rewrite when the members changed, so make/Ansible see no change.

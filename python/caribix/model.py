@@ -59,11 +59,13 @@ TEMPLATE_DIR_NAME = "template"
 class DataFileError(Exception):
     """A data file cannot be read (YAML syntax, undecryptable vault)."""
 
-    def __init__(self, path: str, problem: str, expected: str):
-        super().__init__(f"{path}: {problem}; expected {expected}")
+    def __init__(self, path: str, problem: str, expected: str, field: str = ""):
+        what = f"field {field}: " if field else ""
+        super().__init__(f"{path}: {what}{problem}; expected {expected}")
         self.path = path
         self.problem = problem
         self.expected = expected
+        self.field = field
 
 
 class VaultValue:
@@ -77,7 +79,26 @@ class VaultValue:
 
 
 class _AnsibleYamlLoader(yaml.SafeLoader):
-    """SafeLoader that understands the two tags Ansible adds to YAML."""
+    """SafeLoader that understands the two tags Ansible adds to YAML and
+    refuses a key given twice in one mapping (YAML would keep the last
+    one silently: a second ``members:`` drops the first list)."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node, deep=False)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key '{key}' is defined twice, first at line {seen[key].start_mark.line + 1}; YAML would keep only the last",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 def _construct_vault(loader: yaml.SafeLoader, node: yaml.Node) -> VaultValue:
@@ -150,6 +171,8 @@ def read_yaml(path: Path, vault_ids: list[str] | None = None) -> Any:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
+        if "is defined twice" in problem:
+            raise DataFileError(shown, f"is not valid{where}: {problem}", "each key once (merge the two into one)") from error
         raise DataFileError(shown, f"is not valid YAML{where} ({problem})", "well-formed YAML") from error
 
 
@@ -164,6 +187,112 @@ def _var_files(directory: Path) -> list[Path]:
     if directory.is_dir():
         files.extend(sorted(p for p in directory.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()))
     return files
+
+
+def is_vault_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(14) == b"$ANSIBLE_VAULT"
+    except OSError:
+        return False
+
+
+def inventory_files(inventory: Path) -> list[Path]:
+    """Every YAML file Ansible reads variables from in an island inventory."""
+    files = [inventory / "hosts.yml"] if (inventory / "hosts.yml").is_file() else []
+    for directory in ("group_vars", "host_vars"):
+        root = inventory / directory
+        if root.is_dir():
+            files.extend(sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()))
+    return files
+
+
+def syntax_problems(inventory: Path) -> list[DataFileError]:
+    """YAML errors (syntax, a key given twice) in the inventory's plain
+    files, each with its file and line; whole-file vaults are left to the
+    vault (their content is read when decrypted)."""
+    problems = []
+    for path in inventory_files(inventory):
+        if is_vault_file(path):
+            continue
+        try:
+            read_yaml(path)
+        except DataFileError as error:
+            problems.append(error)
+    return problems
+
+
+def _inventory_vars(content: Any) -> dict[str, Any]:
+    """The variables a hosts.yml sets inline (group vars and host vars)."""
+    found: dict[str, Any] = {}
+    if not isinstance(content, dict):
+        return found
+    for body in content.values():
+        if not isinstance(body, dict):
+            continue
+        found.update(body.get("vars") or {})
+        for host_vars in (body.get("hosts") or {}).values():
+            found.update(host_vars or {})
+        found.update(_inventory_vars(body.get("children") or {}))
+    return found
+
+
+def _plain_secret(value: Any) -> bool:
+    """Whether ``value`` holds text that is not an inline vault."""
+    if isinstance(value, VaultValue) or value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, dict):
+        return any(_plain_secret(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_plain_secret(item) for item in value)
+    return str(value).strip() != ""
+
+
+# Lists, not secrets, that a vault file may carry in clear.
+VAULT_CLEAR_VARIABLES = {"vault_monitoring_placeholders"}
+
+
+def placement_problems(inventory: Path) -> list[DataFileError]:
+    """Data-model variables outside their one file, and vault files
+    committed decrypted.
+
+    Ansible would merge a second ``members`` (another group_vars file) or a
+    host_vars ``exchange`` silently, and the playbook validates with one
+    host's variables: each variable of VARIABLE_FILES may be set in its
+    file only."""
+    problems = []
+    for path in inventory_files(inventory):
+        shown = display_path(path)
+        if is_vault_file(path):
+            continue
+        try:
+            content = read_yaml(path)
+        except DataFileError:
+            continue  # syntax_problems / load_island report it
+        variables = _inventory_vars(content) if path.name == "hosts.yml" else content if isinstance(content, dict) else {}
+        for name in variables:
+            home = VARIABLE_FILES.get(str(name))
+            if home is not None and path.resolve() != (inventory / home).resolve():
+                where = "overrides the island's value for one host" if "host_vars" in path.parts else "sets it a second time"
+                problems.append(
+                    DataFileError(
+                        shown,
+                        f"{where} (Ansible would merge the two silently)",
+                        f"{name} set in {display_path(inventory / home)} only (docs/data-model.md)",
+                        field=str(name),
+                    )
+                )
+        if path.stem.startswith("vault") and any(
+            _plain_secret(value) for name, value in variables.items() if name not in VAULT_CLEAR_VARIABLES
+        ):
+            problems.append(
+                DataFileError(
+                    shown,
+                    "is not encrypted: its secrets would be committed in plain text",
+                    f"a vault: `ansible-vault encrypt {shown}` (or each value with `ansible-vault encrypt_string`)",
+                )
+            )
+    return problems
 
 
 @dataclass
@@ -265,6 +394,7 @@ def load_island(inventory: Path | str, vault_ids: list[str] | None = None, share
             content = read(path)
             if isinstance(content, dict):
                 island.hosts[host].update(content)
+    island.load_errors.extend(placement_problems(inventory))
     return island
 
 
@@ -277,6 +407,8 @@ class Sibling:
     exchange: Any
     inter_island_file: str
     inter_island_links: Any
+    members_file: str = ""
+    members: Any = None
 
 
 def island_directories(inventories: Path) -> list[Path]:
@@ -310,11 +442,18 @@ def load_siblings(inventory: Path) -> dict[str, Sibling]:
             links = (read_yaml(links_path) or {}).get("inter_island_links") if links_path.is_file() else []
         except (DataFileError, AttributeError):
             links = None
+        members_path = directory / "group_vars" / "all" / "members.yml"
+        try:
+            members = (read_yaml(members_path) or {}).get("members")
+        except (DataFileError, AttributeError):
+            members = None
         siblings[directory.name] = Sibling(
             name=directory.name,
             exchange_file=display_path(exchange_path),
             exchange=exchange,
             inter_island_file=display_path(links_path),
             inter_island_links=links,
+            members_file=display_path(members_path),
+            members=members,
         )
     return siblings

@@ -15,7 +15,6 @@ The field reference is docs/data-model.md.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from caribix.model import (
     read_yaml,
     shared_root_for,
 )
+from caribix.schema import ShapeProblem, definition, describe, is_int, shape_problems
 from caribix.routeserver import (
     EXAMPLE_SOURCE,
     SNAPSHOT_FILES,
@@ -66,18 +66,6 @@ DOCUMENTATION_PREFIXES = netaddr.IPSet(
 
 # How "expected ... unique on the island" names each field.
 UNIQUE_NOUNS = {"name": "a name", "asn": "an ASN", "mac": "a MAC address", "port": "a switch port"}
-
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-# An IRR object name, optionally with its source: AS-FOO, AS64500,
-# RIPE::AS-FOO, AS64500:AS-CUSTOMERS.
-AS_SET_RE = re.compile(r"^([A-Za-z0-9-]+::)?(AS-[A-Za-z0-9_-]+|AS\d+)(:(AS-[A-Za-z0-9_-]+|AS\d+))*$", re.IGNORECASE)
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]+$")
-PHONE_RE = re.compile(r"^\+[0-9][0-9 ]{5,19}$")
-SHORTNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
-ISLAND_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
 # The Alertmanager secrets every island's monitoring host needs
 # (group_vars/all/monitoring.yml reads them), in one file per island.
@@ -113,27 +101,6 @@ class ValidationError:
         return f"{self.file}: {where}{what}{self.problem}; expected {self.expected}"
 
 
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def describe(value: Any) -> str:
-    """A value as shown in a message (type named when that is the problem)."""
-    if value is None:
-        return "empty (null)"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, str):
-        return f"the string '{value}'"
-    if is_int(value):
-        return f"the number {value}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
 def asn_problem(asn: int, lab_mode: bool) -> tuple[str, str] | None:
     """Why ``asn`` cannot be used (problem, expected), or None."""
     if asn < 0 or asn > 4294967295:
@@ -155,6 +122,32 @@ def asn_problem(asn: int, lab_mode: bool) -> tuple[str, str] | None:
     )
 
 
+class Shape:
+    """What passed the schema: the fields without a problem, per level."""
+
+    def __init__(self, data: Any, problems: list[ShapeProblem]):
+        self.data = data
+        self.bad = {problem.path for problem in problems}
+
+    def good(self, *path: str) -> dict[str, Any]:
+        node = self.data
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or path in self.bad:
+            return {}
+        return {str(key): value for key, value in node.items() if path + (key,) not in self.bad}
+
+
+def sexagesimal_mac(number: int) -> str:
+    """The MAC an engineer wrote when YAML read it as a base-60 number
+    (12:34:56:00:00:10 -> 9783936010): its six base-60 digits again."""
+    groups = []
+    for _ in range(6):
+        number, digit = divmod(number, 60)
+        groups.append(f"{digit:02d}")
+    return ":".join(reversed(groups))
+
+
 class Validator:
     """Collects every problem of one island."""
 
@@ -174,6 +167,8 @@ class Validator:
         self.inter_island_ports: dict[tuple[str, str], str] = {}
         # (member label, as_set) of the members with route_server: true.
         self.route_server_as_sets: list[tuple[str, str]] = []
+        # mac -> member label, for the islands a bridged link joins.
+        self.member_macs: dict[str, str] = {}
 
     # --- reporting -----------------------------------------------------------
     def error(self, file: str, subject: str, field: str, problem: str, expected: str, pending: bool = False) -> None:
@@ -184,49 +179,35 @@ class Validator:
         return any(problem.path == file for problem in self.island.load_errors)
 
     # --- field helpers -------------------------------------------------------
-    def check_fields(
+    def check_shape(
         self,
         data: Any,
-        spec: dict[str, tuple[bool, str, Callable[[Any], bool]]],
+        definition: str,
         file: str,
         subject: str,
-        prefix: str = "",
         extra_allowed: Iterable[str] = (),
-        forbidden: dict[str, tuple[str, str]] | None = None,
-    ) -> dict[str, Any]:
-        """Presence, type and format of each field of a mapping.
+    ) -> "Shape":
+        """Check ``data`` against ``$defs/<definition>`` of
+        schemas/island.schema.json; report each problem and return what
+        passed, so the checks across fields only see well-formed data."""
+        problems = shape_problems(data, definition, tuple(extra_allowed))
+        for problem in problems:
+            self.error(file, subject, problem.field, problem.problem, self.hint(problem, data))
+        return Shape(data, problems)
 
-        ``spec``: field -> (required, expected description, predicate).
-        Returns the fields that passed, so later checks only see good data.
-        """
-        good: dict[str, Any] = {}
-        if not isinstance(data, dict):
-            self.error(file, subject, prefix.rstrip("."), f"is {describe(data)}", "a mapping of fields")
-            return good
-        for name, (required, expected, predicate) in spec.items():
-            if name not in data:
-                if required:
-                    self.error(file, subject, prefix + name, "is missing", f"{expected} (required)")
-                continue
-            value = data[name]
-            if not predicate(value):
-                self.error(file, subject, prefix + name, f"{describe(value)} is not valid", expected)
-                continue
-            good[name] = value
-        for name, (problem, expected) in (forbidden or {}).items():
-            if name in data:
-                self.error(file, subject, prefix + str(name), problem, expected)
-        allowed = set(spec) | set(extra_allowed) | set(forbidden or {})
-        for name in data:
-            if name not in allowed:
-                self.error(
-                    file,
-                    subject,
-                    prefix + str(name),
-                    "is not a field of the data model (typo?)",
-                    "one of " + ", ".join(sorted(spec)),
-                )
-        return good
+    @staticmethod
+    def hint(problem: ShapeProblem, data: Any) -> str:
+        """The schema's expectation, plus what to do when YAML itself
+        changed the value (an unquoted MAC read as a base-60 number)."""
+        value = data
+        for part in problem.path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if problem.path and problem.path[-1] == "mac" and is_int(value):
+            return (
+                f"{problem.expected}, in quotes: YAML 1.1 reads an unquoted MAC of digits as a base-60 number; "
+                f'write mac: "{sexagesimal_mac(value)}"'
+            )
+        return problem.expected
 
     # --- the exchange --------------------------------------------------------
     def check_exchange(self) -> None:
@@ -239,23 +220,9 @@ class Validator:
             if not self.unreadable(file):
                 self.error(file, "exchange", "", "is not defined", "the exchange's facts (docs/data-model.md)")
             return
-        spec = {
-            "name": (True, "a non-empty string, the exchange's full name", is_text),
-            "shortname": (True, "letters, digits and dashes, like CaribIX-GP", matches(SHORTNAME_RE)),
-            "island": (True, "the inventory directory name, lowercase with dashes", matches(ISLAND_RE)),
-            "country": (True, "an ISO 3166 alpha-2 country code in capitals, like GP", matches(COUNTRY_RE)),
-            "city": (True, "a non-empty string", is_text),
-            "url": (True, "an http:// or https:// URL", matches(URL_RE)),
-            "route_server_asn": (True, "an AS number (integer)", is_int),
-            "ixf_id": (True, "the IX-F database id, a positive integer", is_positive_int),
-            "peeringdb_ix_id": (False, "the PeeringDB ix id, a positive integer", is_positive_int),
-            "support_email": (False, "the exchange's support email address", matches(EMAIL_RE)),
-            "support_phone": (False, "an international number like +590 590 00 00 00", matches(PHONE_RE)),
-            "peering_lan": (True, "a mapping with name, vlan_id, ipv4, ipv6, mtu", is_mapping),
-            "management_lan": (True, "a mapping with ipv4 and ipv6", is_mapping),
-        }
-        good = self.check_fields(exchange, spec, file, "exchange")
-        if not good and not isinstance(exchange, dict):
+        shape = self.check_shape(exchange, "exchange", file, "exchange")
+        good = shape.good()
+        if not isinstance(exchange, dict):
             return
         if "island" in good and good["island"] != self.island.name:
             self.error(
@@ -270,32 +237,11 @@ class Validator:
             if problem:
                 self.error(file, "exchange", "route_server_asn", *problem)
         if "peering_lan" in good:
-            lan = self.check_fields(
-                good["peering_lan"],
-                {
-                    "name": (True, "an interface-safe name (letters, digits, '_', '.', '-')", matches(NAME_RE)),
-                    "vlan_id": (True, "an 802.1Q VLAN id, 1-4094", lambda v: is_int(v) and 1 <= v <= 4094),
-                    "ipv4": (True, "an IPv4 prefix like 192.0.2.0/26", is_network(4)),
-                    "ipv6": (True, "an IPv6 prefix like 2001:db8:1::/64", is_network(6)),
-                    "mtu": (True, "an integer MTU, 1500-9216", lambda v: is_int(v) and 1500 <= v <= 9216),
-                },
-                file,
-                "exchange",
-                "peering_lan.",
-            )
+            lan = shape.good("peering_lan")
             self.peering_v4 = self.check_prefix(lan.get("ipv4"), file, "peering_lan.ipv4", (16, 29))
             self.peering_v6 = self.check_prefix(lan.get("ipv6"), file, "peering_lan.ipv6", (48, 64))
         if "management_lan" in good:
-            lan = self.check_fields(
-                good["management_lan"],
-                {
-                    "ipv4": (True, "an IPv4 prefix like 192.0.2.192/28", is_network(4)),
-                    "ipv6": (True, "an IPv6 prefix like 2001:db8:f1::/64", is_network(6)),
-                },
-                file,
-                "exchange",
-                "management_lan.",
-            )
+            lan = shape.good("management_lan")
             self.management_v4 = self.check_prefix(lan.get("ipv4"), file, "management_lan.ipv4", (16, 30))
             self.management_v6 = self.check_prefix(lan.get("ipv6"), file, "management_lan.ipv6", (48, 64))
         for peering, management, family in ((self.peering_v4, self.management_v4, "ipv4"), (self.peering_v6, self.management_v6, "ipv6")):
@@ -360,6 +306,7 @@ class Validator:
             "peering_switches": {"management_ipv4": True},
         }
         router_ids: dict[str, str] = {}
+        host_problems = {host: {p.path[0]: p for p in shape_problems(values, "host") if p.path} for host, values in island.hosts.items()}
         for group, fields in role_spec.items():
             for host in island.groups.get(group, []):
                 values = island.hosts.get(host, {})
@@ -371,18 +318,17 @@ class Validator:
                             self.error(file, subject, name, "is missing", f"the host's {describe_field(name)} (required for {group})")
                         continue
                     value = values[name]
+                    problem = host_problems.get(host, {}).get(name)
+                    if problem is not None:
+                        self.error(file, subject, name, problem.problem, problem.expected)
+                        continue
                     if name == "router_id":
-                        if not is_address(4)(value):
-                            self.error(file, subject, name, f"{describe(value)} is not valid", "an IPv4 address (the BGP router id)")
-                        elif value in router_ids:
+                        if value in router_ids:
                             self.error(file, subject, name, f"{value} is also the router id of {router_ids[value]}", "a router id unique on the island")
                         else:
                             router_ids[value] = host
                         continue
                     family = 6 if name.endswith("ipv6") else 4
-                    if not is_address(family)(value):
-                        self.error(file, subject, name, f"{describe(value)} is not valid", f"an IPv{family} address without prefix length")
-                        continue
                     if name.startswith("peering"):
                         network = self.peering_v6 if family == 6 else self.peering_v4
                         lan = "peering LAN"
@@ -398,20 +344,14 @@ class Validator:
         values = self.island.hosts.get(host, {})
         file = self.island.host_file(host)
         subject = f"switch {host}"
-        platform = values.get("switch_platform")
-        if not is_text(platform):
-            self.error(file, subject, "switch_platform", "is missing" if platform is None else f"{describe(platform)} is not valid", "the switch platform name, like linux_whitebox")
-        ports = values.get("switch_ports")
-        if not isinstance(ports, dict) or not ports:
-            self.error(file, subject, "switch_ports", "is missing" if ports is None else f"{describe(ports)} is not valid", "a mapping of port name to its maximum speed in Mb/s")
-            return
-        good = {}
-        for port, speed in ports.items():
-            if not is_positive_int(speed):
-                self.error(file, subject, f"switch_ports.{port}", f"{describe(speed)} is not valid", "the port's maximum speed in Mb/s, a positive integer")
-                continue
-            good[str(port)] = speed
-        self.switch_ports[host] = good
+        known = {"switch_platform": values.get("switch_platform"), "switch_ports": values.get("switch_ports")}
+        for name, value in known.items():
+            if value is None:
+                expected = definition("host")["properties"][name]["x-expected"]
+                self.error(file, subject, name, "is missing", expected)
+        shape = self.check_shape({name: value for name, value in known.items() if value is not None}, "host", file, subject)
+        if "switch_ports" in shape.good():
+            self.switch_ports[host] = {str(port): speed for port, speed in shape.good("switch_ports").items()}
 
     # --- inter-island links --------------------------------------------------
     def check_inter_island(self) -> None:
@@ -422,22 +362,12 @@ class Validator:
         if not isinstance(links, list):
             self.error(file, "", "inter_island_links", f"is {describe(links)}", "a list of links (may be empty)")
             return
-        spec = {
-            "name": (True, "a link name (letters, digits, '_', '.', '-')", matches(NAME_RE)),
-            "description": (False, "a string", is_text),
-            "remote_island": (True, "the remote island's inventory directory name", matches(ISLAND_RE)),
-            "local_switch": (True, "a switch of this island (peering_switches)", is_text),
-            "local_port": (True, "a port of the local switch (its switch_ports)", is_port_name),
-            "remote_switch": (True, "the switch at the other end", is_text),
-            "vni": (True, "a VXLAN network identifier, 1-16777215", lambda v: is_int(v) and 1 <= v <= 16777215),
-            "bridged": (True, "true or false", lambda v: isinstance(v, bool)),
-        }
         names: dict[str, int] = {}
         vnis: dict[int, str] = {}
         for index, link in enumerate(links):
             label = link.get("name") if isinstance(link, dict) and is_text(link.get("name")) else f"#{index + 1}"
             subject = f"inter-island link '{label}'"
-            good = self.check_fields(link, spec, file, subject)
+            good = self.check_shape(link, "inter_island_link", file, subject).good()
             if "name" in good:
                 if good["name"] in names:
                     self.error(file, subject, "name", "is declared twice", "one entry per link")
@@ -510,24 +440,6 @@ class Validator:
                 )
 
     # --- members -------------------------------------------------------------
-    def member_spec(self) -> dict[str, tuple[bool, str, Callable[[Any], bool]]]:
-        return {
-            "name": (True, "a non-empty string, the member's name", is_text),
-            "asn": (True, "an AS number (integer)", is_int),
-            "as_set": (True, "an IRR AS-SET or aut-num like AS-EXAMPLE, AS64500 or RIPE::AS-EXAMPLE", matches(AS_SET_RE)),
-            "ipv4": (True, "an IPv4 address without prefix length", is_address(4)),
-            "ipv6": (True, "an IPv6 address without prefix length", is_address(6)),
-            "mac": (True, "a lowercase MAC address like 02:ca:00:01:00:10", matches(MAC_RE)),
-            "switch": (True, "a peering switch of this island", is_text),
-            "port": (True, "a port name of that switch", is_port_name),
-            "speed": (True, "the port speed in Mb/s (integer)", is_int),
-            "max_prefix": (True, "a mapping with ipv4 and ipv6 limits", is_mapping),
-            "route_server": (True, "true or false (whether it peers with the route servers)", lambda v: isinstance(v, bool)),
-            "bgp_password_vault_key": (False, "the name of a key of vault_bgp_passwords", is_text),
-            "noc": (True, "a mapping with email (and optional phone)", is_mapping),
-            "url": (False, "an http:// or https:// URL", matches(URL_RE)),
-        }
-
     def check_members(self, vault_keys: set[str] | None) -> None:
         file = self.island.file_of("members")
         members = self.vars.get("members")
@@ -542,22 +454,10 @@ class Validator:
         ceiling = self.vars.get("caribix_max_prefix_ceiling") or {}
         extra = self.vars.get("caribix_member_extra_fields") or []
         seen: dict[str, dict[Any, str]] = defaultdict(dict)
-        spec = self.member_spec()
         for index, member in enumerate(members):
             subject = member_label(member, index)
-            good = self.check_fields(
-                member,
-                spec,
-                file,
-                subject,
-                extra_allowed=extra,
-                forbidden={
-                    "bgp_password": (
-                        "holds a plain-text password",
-                        "bgp_password_vault_key naming a key of vault_bgp_passwords in the island's vault.yml",
-                    )
-                },
-            )
+            shape = self.check_shape(member, "member", file, subject, extra_allowed=extra)
+            good = shape.good()
 
             def unique(field: str, key: Any, shown: str) -> None:
                 if key in seen[field]:
@@ -591,6 +491,8 @@ class Validator:
                 self.check_member_port(good, file, subject, unique)
             if good.get("route_server") is True and "as_set" in good:
                 self.route_server_as_sets.append((subject, good["as_set"]))
+            if "mac" in good:
+                self.member_macs[good["mac"]] = subject
             if "speed" in good:
                 if good["speed"] not in speeds:
                     self.error(file, subject, "speed", f"{good['speed']} Mb/s is not an offered port speed", "one of " + ", ".join(str(s) for s in speeds) + " (caribix_member_port_speeds)")
@@ -599,23 +501,24 @@ class Validator:
                     if is_int(port_max) and good["speed"] > port_max:
                         self.error(file, subject, "speed", f"{good['speed']} Mb/s exceeds {good['switch']} {good['port']}'s maximum of {port_max} Mb/s", f"at most {port_max} Mb/s, or a faster port")
             if "max_prefix" in good:
-                limits = self.check_fields(
-                    good["max_prefix"],
-                    {
-                        "ipv4": (True, "a positive integer", is_positive_int),
-                        "ipv6": (True, "a positive integer", is_positive_int),
-                    },
-                    file,
-                    subject,
-                    "max_prefix.",
-                )
+                limits = shape.good("max_prefix")
                 for family, limit in limits.items():
                     top = ceiling.get(family)
                     if is_int(top) and limit > top:
                         self.error(file, subject, f"max_prefix.{family}", f"{limit} is above the ceiling of {top}", f"at most {top} (caribix_max_prefix_ceiling)")
             if "bgp_password_vault_key" in good and vault_keys is not None:
                 key = good["bgp_password_vault_key"]
-                if key not in vault_keys:
+                passwords = self.vars.get("vault_bgp_passwords")
+                password = passwords.get(key) if isinstance(passwords, dict) else "unknown"
+                if key in vault_keys and not (isinstance(password, VaultValue) or is_text(str(password) if password is not None else "")):
+                    self.error(
+                        file,
+                        subject,
+                        "bgp_password_vault_key",
+                        f"'{key}' is {'empty (null)' if password is None else 'empty'} in vault_bgp_passwords ({self.island.file_of('vault_bgp_passwords')}), so the session would have no password",
+                        "the session's password (ansible-vault edit that file), or no bgp_password_vault_key for a session without one",
+                    )
+                elif key not in vault_keys:
                     self.error(
                         file,
                         subject,
@@ -623,17 +526,22 @@ class Validator:
                         f"'{key}' is not a key of vault_bgp_passwords in {self.island.file_of('vault_bgp_passwords')}",
                         "an existing key (ansible-vault edit that file to add it)",
                     )
-            if "noc" in good:
-                self.check_fields(
-                    good["noc"],
-                    {
-                        "email": (True, "an email address like noc@example.net", matches(EMAIL_RE)),
-                        "phone": (False, "an international number like +590 590 00 00 10", matches(PHONE_RE)),
-                    },
-                    file,
-                    subject,
-                    "noc.",
-                )
+
+    def check_route_server_clients(self) -> None:
+        """The route servers need at least one client: with none, their
+        build stops after base and fabric have changed the hosts. An
+        island without members yet (a new site) is allowed."""
+        members = self.vars.get("members")
+        if not isinstance(members, list) or not members:
+            return
+        if not any(isinstance(member, dict) and member.get("route_server") is True for member in members):
+            self.error(
+                self.island.file_of("members"),
+                "",
+                "members",
+                f"none of the {len(members)} members has route_server: true, so the route servers would have no client",
+                "at least one member with route_server: true",
+            )
 
     def check_member_port(self, good: dict[str, Any], file: str, subject: str, unique: Callable) -> None:
         switch, port = good["switch"], str(good["port"])
@@ -705,8 +613,42 @@ class Validator:
                         )
             if is_int(exchange.get("ixf_id")) and exchange.get("ixf_id") == other.get("ixf_id"):
                 self.error(file, "exchange", "ixf_id", f"{exchange['ixf_id']} is also {name}'s ixf_id ({sibling.exchange_file})", "the IX-F id of this exchange, unique per island")
+            if is_int(exchange.get("peeringdb_ix_id")) and exchange.get("peeringdb_ix_id") == other.get("peeringdb_ix_id"):
+                self.error(
+                    file,
+                    "exchange",
+                    "peeringdb_ix_id",
+                    f"{exchange['peeringdb_ix_id']} is also {name}'s peeringdb_ix_id ({sibling.exchange_file})",
+                    "this exchange's own PeeringDB ix id (each island is its own exchange in PeeringDB)",
+                )
             if is_text(exchange.get("shortname")) and exchange.get("shortname") == other.get("shortname"):
                 self.error(file, "exchange", "shortname", f"'{exchange['shortname']}' is also {name}'s shortname ({sibling.exchange_file})", "a shortname unique per island")
+
+    def check_bridged_macs(self) -> None:
+        """A bridged link makes two islands' peering LANs one broadcast
+        domain: a MAC on both would flap between them and the port
+        security of one side would drop the other's traffic."""
+        links = self.vars.get("inter_island_links")
+        remotes = sorted(
+            {link["remote_island"] for link in links if isinstance(link, dict) and link.get("bridged") is True and isinstance(link.get("remote_island"), str)}
+            if isinstance(links, list)
+            else set()
+        )
+        file = self.island.file_of("members")
+        for remote in remotes:
+            sibling = self.siblings.get(remote)
+            if sibling is None or not isinstance(sibling.members, list):
+                continue
+            for index, member in enumerate(sibling.members):
+                mac = member.get("mac") if isinstance(member, dict) else None
+                if isinstance(mac, str) and mac in self.member_macs:
+                    self.error(
+                        file,
+                        self.member_macs[mac],
+                        "mac",
+                        f"{mac} is also used by {remote}'s {member_label(member, index)} ({sibling.members_file}), and a bridged link joins the two peering LANs",
+                        "a MAC address unique across bridged islands",
+                    )
 
     # --- policy --------------------------------------------------------------
     def check_policy(self) -> None:
@@ -725,13 +667,15 @@ class Validator:
 
     def run(self, vault_keys: set[str] | None) -> list[ValidationError]:
         for problem in self.island.load_errors:
-            self.error(problem.path, "", "", problem.problem, problem.expected)
+            self.error(problem.path, "", problem.field, problem.problem, problem.expected)
         self.check_policy()
         self.check_exchange()
         self.check_hosts()
         self.check_inter_island()
         self.check_members(vault_keys)
+        self.check_route_server_clients()
         self.check_siblings()
+        self.check_bridged_macs()
         self.check_monitoring_vault()
         self.check_snapshot()
         return self.errors
@@ -853,46 +797,18 @@ def is_text(value: Any) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
-def is_mapping(value: Any) -> bool:
-    return isinstance(value, dict)
 
 
 def is_positive_int(value: Any) -> bool:
     return is_int(value) and value > 0
 
 
-def is_port_name(value: Any) -> bool:
-    return is_text(value) or is_int(value)
 
 
-def matches(pattern: re.Pattern) -> Callable[[Any], bool]:
-    return lambda value: isinstance(value, str) and pattern.match(value) is not None
 
 
-def is_address(version: int) -> Callable[[Any], bool]:
-    def check(value: Any) -> bool:
-        if not isinstance(value, str) or "/" in value:
-            return False
-        try:
-            return netaddr.IPAddress(value, flags=netaddr.INET_PTON).version == version
-        except (netaddr.AddrFormatError, ValueError):
-            return False
-
-    return check
 
 
-def is_network(version: int) -> Callable[[Any], bool]:
-    def check(value: Any) -> bool:
-        if not isinstance(value, str) or "/" not in value:
-            return False
-        try:
-            address, length = value.split("/", 1)
-            netaddr.IPAddress(address, flags=netaddr.INET_PTON)
-            return netaddr.IPNetwork(value).version == version and length.isdigit()
-        except (netaddr.AddrFormatError, ValueError):
-            return False
-
-    return check
 
 
 def overlaps(first: netaddr.IPNetwork, second: netaddr.IPNetwork) -> bool:

@@ -6,9 +6,14 @@ siblings), and expected_error.txt, the exact messages the validator must
 produce, one per line, nothing more and nothing less.
 
 Edits (paths are relative to inventories/, keys dotted, list indexes as
-numbers): ``set`` + ``value``, ``delete``, ``text`` (replace the file's
-content), ``vault_password`` (re-encrypt the file with another password),
-``remove: true`` (delete the file or directory, e.g. ``../snapshots/guadeloupe``).
+numbers): ``set`` + ``value``, ``delete`` (on a whole-file vault too: it
+is decrypted and encrypted again with the lab password), ``text`` (replace
+the file's content), ``replace`` + ``with`` (replace a piece of its text, to
+write what a dump would change, like an unquoted MAC), ``append`` (add text
+at its end), ``decrypt: true`` (write the vault's plain text, as a
+forgotten ``ansible-vault encrypt`` would), ``vault_password`` (re-encrypt
+the file with another password), ``remove: true`` (delete the file or
+directory, e.g. ``../snapshots/guadeloupe``).
 """
 
 from __future__ import annotations
@@ -52,7 +57,20 @@ def apply_edit(inventories: Path, edit: dict[str, Any]) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
         return
     if "text" in edit:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(edit["text"], encoding="utf-8")
+        return
+    if "replace" in edit:
+        text = path.read_text(encoding="utf-8")
+        assert edit["replace"] in text, f"{edit['file']}: no {edit['replace']!r} to replace"
+        path.write_text(text.replace(edit["replace"], edit["with"], 1), encoding="utf-8")
+        return
+    if "append" in edit:
+        path.write_text(path.read_text(encoding="utf-8") + edit["append"], encoding="utf-8")
+        return
+    vault = _lab_vault(inventories) if path.read_bytes().startswith(b"$ANSIBLE_VAULT") else None
+    if edit.get("decrypt"):
+        path.write_bytes(vault.decrypt(path.read_bytes()))
         return
     if "vault_password" in edit:
         from ansible.parsing.vault import VaultLib, VaultSecret
@@ -63,14 +81,27 @@ def apply_edit(inventories: Path, edit: dict[str, Any]) -> None:
         other = VaultSecret(edit["vault_password"].encode())
         path.write_bytes(VaultLib([("lab", other)]).encrypt(plaintext, other, vault_id="lab"))
         return
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    text = vault.decrypt(path.read_bytes()).decode() if vault else path.read_text(encoding="utf-8")
+    document = yaml.safe_load(text)
     keys = edit.get("set", edit.get("delete")).split(".")
     node, key = _walk(document, keys)
     if "set" in edit:
         node[key] = edit["value"]
     else:
         del node[key]
-    path.write_text("---\n" + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    text = "---\n" + yaml.safe_dump(document, sort_keys=False)
+    if vault:
+        path.write_bytes(vault.encrypt(text.encode(), vault.secrets[0][1], vault_id="lab"))
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
+def _lab_vault(inventories: Path):
+    from ansible.parsing.vault import VaultLib
+
+    from caribix.model import vault_secrets
+
+    return VaultLib(vault_secrets([f"lab@{inventories / 'lab-vault-password.txt'}"]))
 
 
 def build_case(name: str, destination: Path) -> Path:

@@ -98,3 +98,84 @@ def test_the_ansible_role_renders_the_golden_file(tmp_path, island, switch, plat
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = (tmp_path / f"{switch}.{platform}.cfg").read_text()
     assert rendered == (GOLDEN_DIR / island / f"{switch}.{platform}.cfg").read_text()
+
+
+def test_golden_removal_shows_a_member_leaving():
+    """golden/removal/ is gp-sw1 after AS64503 left: each config resets and
+    rewrites everything it owns, so the port goes back to unused and the
+    member's filter, static MAC and bindings are gone from the switch."""
+    from caribix.fabric_render import REMOVAL
+
+    assert REMOVAL == {"island": "guadeloupe", "switch": "gp-sw1", "asn": 64503}
+    before = {p: (GOLDEN_DIR / "guadeloupe" / f"gp-sw1.{p}.cfg").read_text() for p in ("eos", "junos")}
+    after = {p: (GOLDEN_DIR / "removal" / f"gp-sw1-without-AS64503.{p}.cfg").read_text() for p in ("eos", "junos")}
+    mac_eos, mac = "02ca.0001.0014", "02:ca:00:01:00:14"
+    assert mac_eos in before["eos"] and mac not in after["junos"] and mac_eos not in after["eos"]
+    assert "Caribbean Content Cache" not in after["eos"] + after["junos"]
+    # EOS: the session resets the port and drops its access list before anything is written.
+    eos = after["eos"]
+    assert eos.index("default interface Ethernet5\n") < eos.index("hostname gp-sw1\n")
+    assert eos.index("no mac access-list CARIBIX-ETHERNET5\n") < eos.index("hostname gp-sw1\n")
+    assert "interface Ethernet5\n   description unused\n   shutdown\n" in eos
+    assert "mac access-list CARIBIX-ETHERNET5\n" not in eos.replace("no mac access-list CARIBIX-ETHERNET5\n", "")
+    # Junos: the deletes come first, the port is disabled.
+    junos = after["junos"]
+    for line in (
+        "delete interfaces xe-0/0/4\n",
+        "delete firewall family ethernet-switching filter CARIBIX-XE-0-0-4\n",
+        "delete switch-options interface xe-0/0/4.0\n",
+        "delete vlans gp-peering\n",
+    ):
+        assert junos.index(line) < junos.index("set system host-name gp-sw1\n")
+    assert "set interfaces xe-0/0/4 description unused\nset interfaces xe-0/0/4 disable\n" in junos
+    assert "CARIBIX-XE-0-0-4 term" not in junos
+    # The other members are untouched.
+    assert "set interfaces xe-0/0/0 description \"AS64500 Karukera Telecom\"\n" in junos
+
+
+def test_every_port_of_the_switch_is_reset_before_it_is_written():
+    rendered = render_all()
+    for name, text in rendered.items():
+        ports = 8  # every switch_ports entry of the example switches
+        if name.endswith(".eos.cfg"):
+            assert text.count("\ndefault interface Ethernet") == ports, name
+        else:
+            assert text.count("\ndelete interfaces ") == ports, name
+
+
+def test_eos_push_removes_stale_static_macs_and_bindings():
+    """What `default interface` leaves behind on EOS: the role reads these
+    lines from the switch and removes the ones the rendered config lacks."""
+    from caribix.fabric_render import eos_stale_lines
+
+    intended = (GOLDEN_DIR / "removal" / "gp-sw1-without-AS64503.eos.cfg").read_text()
+    running = (
+        "mac address-table static 02ca.0001.0010 vlan 100 interface Ethernet1\n"
+        "mac address-table static 02ca.0001.0014 vlan 100 interface Ethernet5\n"
+        "mac address-table static 02ca.0001.0099 vlan 999 interface Ethernet7\n"
+        "ip source binding 192.0.2.14 02ca.0001.0014 vlan 100 interface Ethernet5\n"
+        "ip source binding 192.0.2.10 02ca.0001.0010 vlan 100 interface Ethernet1\n"
+    )
+    assert eos_stale_lines(running, intended, 100) == [
+        "no mac address-table static 02ca.0001.0014 vlan 100 interface Ethernet5",
+        "no ip source binding 192.0.2.14 02ca.0001.0014 vlan 100 interface Ethernet5",
+    ]
+
+
+def test_vendor_configs_send_sflow_to_the_island_s_sfacctd():
+    """The same collector as the monitoring role's sfacctd: the monitoring
+    host's management address, UDP 6343 (monitoring_sflow_port)."""
+    import yaml
+
+    rendered = render_all()
+    for island, switch in (("guadeloupe", "gp-sw1"), ("saint-martin", "sxm-sw1")):
+        hosts = yaml.safe_load((INVENTORIES_DIR / island / "hosts.yml").read_text())
+        monitoring = sorted(hosts["all"]["children"]["monitoring"]["hosts"])[0]
+        collector = yaml.safe_load((INVENTORIES_DIR / island / "host_vars" / f"{monitoring}.yml").read_text())["management_ipv4"]
+        assert f"sflow destination {collector} 6343\n" in rendered[f"{island}/{switch}.eos.cfg"]
+        junos = rendered[f"{island}/{switch}.junos.cfg"]
+        assert f"set protocols sflow collector {collector} udp-port 6343\n" in junos
+        assert junos.index("delete protocols sflow\n") < junos.index("set protocols sflow collector")
+    # Member ports are sampled, a port whose member left is not.
+    removal = rendered["removal/gp-sw1-without-AS64503.junos.cfg"]
+    assert "set protocols sflow interfaces xe-0/0/0\n" in removal and "set protocols sflow interfaces xe-0/0/4\n" not in removal

@@ -54,7 +54,26 @@ def test_export_validates_against_the_schema(exports, island):
     document = json.loads(exports[island].read_text())
     assert ixf.schema_errors(document) == []
     assert document["version"] == "1.0"
-    assert len(document["member_list"]) == len(members_of(island))
+    # The members, and the exchange's own entry for its route servers.
+    assert len(document["member_list"]) == len(members_of(island)) + 1
+
+
+@pytest.mark.parametrize("island", ISLANDS)
+def test_route_servers_are_listed_as_the_exchange_s_ixrouteserver_service(exports, island):
+    document = json.loads(exports[island].read_text())
+    data = load_island(REPOSITORY / "inventories" / island, vault_ids=[f"lab@{REPOSITORY}/inventories/lab-vault-password.txt"])
+    entries = [m for m in document["member_list"] if m["member_type"] == "ixp"]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["asnum"] == data.variables["exchange"]["route_server_asn"]
+    addresses = set()
+    for connection in entry["connection_list"]:
+        for vlan in connection["vlan_list"]:
+            for family in ("ipv4", "ipv6"):
+                assert vlan[family]["services"][0]["type"] == "ixrouteserver"
+                addresses.add(vlan[family]["address"])
+    wanted = {data.hosts[host][f"peering_{family}"] for host in data.groups["route_servers"] for family in ("ipv4", "ipv6")}
+    assert addresses == wanted
 
 
 def test_date_time_format_is_really_checked(exports):

@@ -162,3 +162,45 @@ def test_ansible_inventory_graph_works_on_each_island(island):
     assert run.returncode == 0, run.stderr
     for group in ("@route_servers:", "@peering_switches:", "@monitoring:", "@looking_glass:"):
         assert group in run.stdout
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "yaml-syntax-error",
+        "duplicate-members-key",
+        "host-vars-override-data-model",
+        "vault-bgp-password-empty",
+        "vault-decrypted",
+        "mac-unquoted-base60",
+    ],
+)
+def test_the_playbook_path_reports_what_the_cli_reports(case, tmp_path):
+    """YAML errors (with file and line), duplicate keys, variables set for
+    one host, empty vault passwords and a decrypted vault stop
+    ansible-playbook with the corpus's messages before any play runs.
+    (YAML errors stop the inventory load, in plugins/vars; the rest the
+    validation play.)"""
+    inventory = tmp_path / build_case(case, tmp_path)
+    marker = tmp_path / "touched"
+    site = tmp_path / "site.yml"
+    site.write_text(
+        "---\n"
+        f"- ansible.builtin.import_playbook: {REPOSITORY}/playbooks/validate.yml\n"
+        "- name: Would change every host\n"
+        "  hosts: all\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: Leave a mark\n"
+        "      ansible.builtin.file:\n"
+        f"        path: {marker}\n"
+        "        state: touch\n"
+        "      delegate_to: localhost\n"
+        "      run_once: true\n"
+    )
+    run = _playbook(inventory, site)
+    output = " ".join((run.stdout + run.stderr).split())
+    assert run.returncode != 0
+    for message in negative_corpus.expected_errors(case):
+        assert message.replace("inventories/", f"{tmp_path}/inventories/") in output, output[-3000:]
+    assert not marker.exists()

@@ -313,3 +313,25 @@ def test_frontend_rate_limits_a_client(host):
     ok, limited = map(int, member.check_output("python3 -c %s", script).split())
     # A burst of 20 passes (less if this client asked recently), then 429.
     assert ok >= 10 and limited > 0 and ok + limited == 60
+
+
+def test_ixf_export_at_its_stable_url():
+    """The island's IX-F Member Export, served by nginx: IX-F 1.0 valid,
+    the scenario's members, and its route servers as ixrouteserver."""
+    from caribix.ixf import schema_errors
+
+    status, body, headers = controller_get("/ixf/export.json")
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/json")
+    document = json.loads(body)
+    assert schema_errors(document) == []
+    route_servers = [m for m in document["member_list"] if m["member_type"] == "ixp"]
+    assert len(route_servers) == 1
+    addresses = {
+        vlan["ipv4"]["address"]
+        for connection in route_servers[0]["connection_list"]
+        for vlan in connection["vlan_list"]
+        if vlan["ipv4"]["services"][0]["type"] == "ixrouteserver"
+    }
+    assert addresses == set(RS_ADDRESS.values())
+    assert "Karukera Telecom" in {m.get("name") for m in document["member_list"]}

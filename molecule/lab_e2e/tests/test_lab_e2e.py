@@ -317,6 +317,11 @@ def test_check_diff_against_the_lab_shows_no_change():
     assert changed_tasks(lab_sh("check", ISLAND)) == 0
 
 
+def test_the_member_change_command_in_check_mode_shows_no_change():
+    """playbooks/members.yml --check --diff on the deployed lab: nothing to do."""
+    assert changed_tasks(lab_sh("check", ISLAND, env={"CARIBIX_LAB_PLAYBOOKS": "playbooks/members.yml"})) == 0
+
+
 def firing(alertname: str) -> list[dict]:
     mon = plan().group("monitoring")[0]
     out = sh("curl", "-s", f"http://{mon.management_ipv4}:{lab.PROMETHEUS_PORT}/api/v1/alerts").stdout

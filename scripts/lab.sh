@@ -4,12 +4,18 @@
 #   bash scripts/lab.sh check [island]   # site.yml --check --diff against the running lab (expect no changes)
 #   bash scripts/lab.sh status [island]  # the health summary only
 #   bash scripts/lab.sh down [island]    # remove the island's containers and networks
-#   bash scripts/lab.sh bench [island]   # timings: first deploy, no-op rerun, member-change rerun
+#   bash scripts/lab.sh member [island]  # a member change: playbooks/members.yml + member routers, timed
+#                                        # until every member's sessions are Established (docs/performance.md)
+#   bash scripts/lab.sh bench [island]   # timings: first deploy, no-op rerun, member change (and ratios)
 # island: guadeloupe (default), saint-martin, saint-barthelemy.
 # CARIBIX_LAB_EXTRA_VARS=file adds extra vars (e.g. members with a newcomer);
 # CARIBIX_LAB_PLAYBOOKS="a.yml b.yml" replaces playbooks/site.yml (the lab's
 # member routers, lab/member_routers.yml, always run after).
+# CARIBIX_MITOGEN=1 runs Ansible with mitogen (optional, docs/performance.md);
+# CARIBIX_LAB_PROFILE=1 adds the per-task and per-role profile to each run.
 set -euo pipefail
+# A member change is timed from here: the edited inventory.
+started=$SECONDS
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -54,24 +60,54 @@ if [ "$action" = down ]; then
   down
   exit 0
 fi
+# Optional: Ansible with mitogen's strategy (docs/performance.md: measured,
+# off by default). Installed on first use, beside the venv, not in it.
+if [ "${CARIBIX_MITOGEN:-0}" = 1 ]; then
+  mitogen_dir=$repo/build/mitogen
+  [ -d "$mitogen_dir/ansible_mitogen" ] \
+    || .venv/bin/pip install -q --no-deps --target "$mitogen_dir" "mitogen==0.3.54"
+  export PYTHONPATH="$mitogen_dir${PYTHONPATH:+:$PYTHONPATH}"
+  export ANSIBLE_STRATEGY_PLUGINS="$mitogen_dir/ansible_mitogen/plugins/strategy" ANSIBLE_STRATEGY=mitogen_linear
+fi
+# CARIBIX_LAB_PROFILE=1: task and role times at the end of each run.
+[ "${CARIBIX_LAB_PROFILE:-0}" = 1 ] \
+  && export ANSIBLE_CALLBACKS_ENABLED=caribix_connection_hints,ansible.posix.profile_tasks,ansible.posix.profile_roles
 if [ "$action" = bench ]; then
-  # The three timings of docs/lab.md, from a lab that does not exist yet.
+  # The timings of docs/performance.md, from a lab that does not exist yet:
+  # first deploy, no-op site.yml rerun, a member added and removed again
+  # with the member-change command. The machine's load goes with them.
   bash "$0" down "$island"
+  load_before=$(uptime)
   CARIBIX_LAB_TIMING=first bash "$0" up "$island"
   CARIBIX_LAB_TIMING=noop bash "$0" up "$island"
   .venv/bin/python -m caribix.lab newcomer "$state/inventory.json" "$island" >"$state/newcomer.json"
-  CARIBIX_LAB_TIMING=member-change CARIBIX_LAB_EXTRA_VARS="$state/newcomer.json" bash "$0" up "$island"
+  CARIBIX_LAB_TIMING=member-change CARIBIX_LAB_EXTRA_VARS="$state/newcomer.json" bash "$0" member "$island"
+  # ...and the newcomer leaves again (the removal, same command).
+  CARIBIX_LAB_TIMING=member-removal bash "$0" member "$island"
+  printf '[lab] load before: %s\n[lab] load after:  %s\n' "$load_before" "$(uptime)"
   .venv/bin/python - "$state/timings.txt" <<'PY'
 import sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
-last = {row[1]: int(row[2]) for row in rows}
-first = last.get("first")
-for kind in ("first", "noop", "member-change"):
+last = {row[1]: (int(row[2]), row[4]) for row in rows}
+first = last.get("first", (0, "0"))[0]
+for kind in ("first", "noop", "member-change", "member-removal"):
     if kind in last:
-        ratio = f" ({last[kind] / first:.0%} of the first deploy)" if first and kind != "first" else ""
-        print(f"[lab] {kind}: {last[kind]} s{ratio}")
+        took, changed = last[kind]
+        share = f", {took / first:.0%} of the first deploy" if first and kind != "first" else ""
+        print(f"[lab] {kind}: {took} s ({changed} changed{share})")
+if first and "noop" in last and "member-change" in last:
+    noop, member = last["noop"][0], last["member-change"][0]
+    print(f"[lab] no-op / first deploy: {noop / first:.0%} (goal <= 25 %); "
+          f"member change / 30 s goal: {member / 30:.0%}")
 PY
   exit 0
+fi
+# A member change: only what derives from the members (playbooks/members.yml),
+# on a lab site.yml has deployed; timed until every session is Established.
+member_change=0
+if [ "$action" = member ]; then
+  member_change=1
+  action=up
 fi
 
 bash scripts/bootstrap.sh
@@ -199,8 +235,10 @@ check_args=()
 
 if [ "$action" = up ] || [ "$action" = check ]; then
   start=$SECONDS
+  playbooks=${CARIBIX_LAB_PLAYBOOKS:-playbooks/site.yml}
+  [ "$member_change" = 1 ] && playbooks=playbooks/members.yml
   # shellcheck disable=SC2086
-  ansible-playbook "${playbook_args[@]}" "${check_args[@]}" ${CARIBIX_LAB_PLAYBOOKS:-playbooks/site.yml} lab/member_routers.yml \
+  ansible-playbook "${playbook_args[@]}" "${check_args[@]}" $playbooks lab/member_routers.yml \
     | tee "$state/last-run.log"
   took=$((SECONDS - start))
   # Several playbooks print a recap each, with running totals: the last counts.
@@ -209,6 +247,16 @@ if [ "$action" = up ] || [ "$action" = check ]; then
   kind=rerun
   [ "$hosts_created" = 1 ] && kind=first
   [ "$action" = check ] && kind=check
+  if [ "$member_change" = 1 ]; then
+    # From the edited inventory to every member's sessions Established on
+    # every route server (polled each second, at most two minutes).
+    kind=member-change
+    for _ in $(seq 1 120); do
+      lab_py health >/dev/null 2>&1 && break
+      sleep 1
+    done
+    took=$((SECONDS - started))
+  fi
   kind=${CARIBIX_LAB_TIMING:-$kind}
   printf '%s %s %s s %s changed\n' "$(date -u +%FT%TZ)" "$kind" "$took" "${recap:-0}" >>"$state/timings.txt"
   log "$action ($kind) took $took s, ${recap:-0} tasks changed"

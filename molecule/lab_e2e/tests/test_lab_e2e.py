@@ -13,8 +13,9 @@ every expectation is derived from them and from the island inventory.
 That a second site.yml run changes nothing is Molecule's idempotence step.
 
 The tests run in file order and the last ones change the lab (stop a
-route server, add a member); each puts the lab back as it found it,
-except that the added member stays until the next plain `lab.sh up`.
+route server, add a member and remove it again with the member-change
+command, change managed files by hand); each puts the lab back as it
+found it.
 """
 
 from __future__ import annotations
@@ -316,6 +317,11 @@ def test_check_diff_against_the_lab_shows_no_change():
     assert changed_tasks(lab_sh("check", ISLAND)) == 0
 
 
+def test_the_member_change_command_in_check_mode_shows_no_change():
+    """playbooks/members.yml --check --diff on the deployed lab: nothing to do."""
+    assert changed_tasks(lab_sh("check", ISLAND, env={"CARIBIX_LAB_PLAYBOOKS": "playbooks/members.yml"})) == 0
+
+
 def firing(alertname: str) -> list[dict]:
     mon = plan().group("monitoring")[0]
     out = sh("curl", "-s", f"http://{mon.management_ipv4}:{lab.PROMETHEUS_PORT}/api/v1/alerts").stdout
@@ -369,18 +375,97 @@ def since_by_protocol(container: str) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r"^(AS\d+_\d+)\s+BGP\s+\S+\s+up\s+(\S+ \S+)", out, re.M)}
 
 
-def test_adding_a_member_brings_its_sessions_up_without_resetting_others():
+def newcomer_member() -> dict:
+    """The lab's newcomer, with a BGP password (an existing vault key), so
+    that its secret file is created and, on removal, removed."""
     newcomer = lab.newcomer(inventory())
+    key = next(m["bgp_password_vault_key"] for m in island_members().values() if m.get("bgp_password_vault_key"))
+    newcomer["members"][-1]["bgp_password_vault_key"] = key
+    return newcomer
+
+
+def member_change(extra: Path | None) -> int:
+    """`lab.sh member` (playbooks/members.yml): seconds from the command to
+    every session Established, as lab.sh records it."""
+    lab_sh("member", ISLAND, env={"CARIBIX_LAB_EXTRA_VARS": str(extra)} if extra else {})
+    last = (STATE / "timings.txt").read_text().splitlines()[-1].split()
+    assert last[1] == "member-change", last
+    return int(last[2])
+
+
+def newcomer_traces(member: dict) -> dict[str, bool]:
+    """Where a member leaves a trace on the island's hosts: True = present."""
+    asn, port, mac = member["asn"], member["port"], member["mac"].lower()
+    switch = next(h for h in plan().hosts if h.name == member["switch"])
+    traces: dict[str, bool] = {}
+    nft = dexec(switch.container, "nft", "list", "table", "bridge", "caribix_fabric")
+    traces["switch: port chain"] = f"chain port_{port} " in nft
+    fdb = dexec(switch.container, "bridge", "fdb", "show", "dev", port, check=False)
+    traces["switch: static MAC"] = any(mac in line and "static" in line for line in fdb.splitlines())
+    for rs in plan().group("route_servers"):
+        traces[f"{rs.name}: sessions"] = any(n.startswith(f"AS{asn}_") for n in bgp_rows(rs.container))
+        secrets = dexec(rs.container, "ls", "/etc/bird/route-server-secrets")
+        traces[f"{rs.name}: secret file"] = any(f.startswith(f"AS{asn}-") for f in secrets.split())
+    for mon in plan().group("monitoring"):
+        targets = dexec(mon.container, "sh", "-c", "cat /etc/prometheus/file_sd/*.json /etc/prometheus/prometheus.yml")
+        traces[f"{mon.name}: targets"] = str(member["ipv4"]) in targets or f"AS{asn}" in targets
+    for lg in plan().group("looking_glass"):
+        frontend = json.loads(dexec(lg.container, "cat", "/etc/caribix-lg/frontend.json"))
+        traces[f"{lg.name}: looking-glass entry"] = any(int(m["asn"]) == asn for m in frontend["members"])
+    running = sh("docker", "ps", "-q", "--filter", f"name=^{lab.member_container(ISLAND, asn)}$").stdout.strip()
+    traces["lab router"] = bool(running)
+    return traces
+
+
+def test_adding_a_member_brings_its_sessions_up_without_resetting_others():
+    newcomer = newcomer_member()
     added = newcomer["members"][-1]
     extra = STATE / "newcomer.json"
     extra.write_text(json.dumps(newcomer))
     before = {rs.name: since_by_protocol(rs.container) for rs in plan().group("route_servers")}
-    lab_sh("up", ISLAND, env={"CARIBIX_LAB_EXTRA_VARS": str(extra)})
+    took = member_change(extra)
+    print(f"member change (AS{added['asn']} added): {took} s to its sessions Established on every route server")
     for rs in plan().group("route_servers"):
-        def newcomer_up():
-            rows = bgp_rows(rs.container)
-            return sum(1 for n, r in rows.items() if n.startswith(f"AS{added['asn']}_") and r["info"].startswith("Established")) == 2
-        wait_for(f"{rs.name}: AS{added['asn']} established", newcomer_up, timeout=180)
+        rows = bgp_rows(rs.container)
+        up = [n for n, r in rows.items() if n.startswith(f"AS{added['asn']}_") and r["info"].startswith("Established")]
+        assert len(up) == 2, f"{rs.name}: AS{added['asn']} sessions {rows}"
         after = since_by_protocol(rs.container)
         reset = {name for name, since in before[rs.name].items() if after.get(name) != since}
         assert not reset, f"{rs.name}: sessions reset by adding AS{added['asn']}: {sorted(reset)}"
+    traces = newcomer_traces(added)
+    assert all(traces.values()), f"AS{added['asn']} is missing here: {[k for k, v in traces.items() if not v]}"
+
+
+def test_removing_a_member_leaves_nothing_behind():
+    """The same command without the newcomer: every trace of it goes."""
+    removed = json.loads((STATE / "newcomer.json").read_text())["members"][-1]
+    before = {rs.name: since_by_protocol(rs.container) for rs in plan().group("route_servers")}
+    took = member_change(None)
+    print(f"member change (AS{removed['asn']} removed): {took} s")
+    traces = newcomer_traces(removed)
+    assert not any(traces.values()), f"AS{removed['asn']} is still here: {[k for k, v in traces.items() if v]}"
+    for rs in plan().group("route_servers"):
+        after = since_by_protocol(rs.container)
+        reset = {n for n, since in before[rs.name].items() if not n.startswith(f"AS{removed['asn']}_") and after.get(n) != since}
+        assert not reset, f"{rs.name}: sessions reset by removing AS{removed['asn']}: {sorted(reset)}"
+
+
+# Files the deploy manages, on three kinds of host; a site.yml rerun must
+# put each back as it was.
+DRIFTED_FILES = [
+    ("monitoring", "/etc/prometheus/file_sd/node.json"),
+    ("peering_switches", "/etc/caribix/fabric/counters.json"),
+    ("route_servers", "/etc/chrony/chrony.conf"),
+]
+
+
+def test_a_rerun_puts_back_a_managed_file_changed_on_a_host():
+    originals = {}
+    for group, path in DRIFTED_FILES:
+        host = plan().group(group)[0]
+        originals[(host.container, path)] = dexec(host.container, "cat", path)
+        dexec(host.container, "sh", "-c", f"echo '# changed by hand' >> {path}")
+    output = lab_sh("up", ISLAND)
+    assert changed_tasks(output) >= len(DRIFTED_FILES)
+    for (container, path), original in originals.items():
+        assert dexec(container, "cat", path) == original, f"{container}:{path} was not put back"

@@ -108,6 +108,26 @@ def _playbook(inventory: Path, playbook: Path, *extra: str) -> subprocess.Comple
 
 
 @pytest.mark.parametrize("island", ISLANDS)
+def _site_after_validation(tmp_path: Path, marker: str) -> Path:
+    """A playbook that validates, then leaves MARKER on the controller for
+    every host it reaches: any marker left means a host would have changed."""
+    site = tmp_path / "site.yml"
+    site.write_text(
+        "---\n"
+        f"- ansible.builtin.import_playbook: {REPOSITORY}/playbooks/validate.yml\n"
+        "- name: Would change every host\n"
+        "  hosts: all\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: Leave a mark per host\n"
+        "      ansible.builtin.file:\n"
+        f"        path: {marker}\n"
+        "        state: touch\n"
+        "      delegate_to: localhost\n"
+    )
+    return site
+
+
 def test_validation_play_passes_on_each_island(island):
     run = _playbook(REPOSITORY / "inventories" / island, REPOSITORY / "playbooks" / "validate.yml")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -119,20 +139,7 @@ def test_validation_play_fails_with_the_messages_and_touches_no_host(tmp_path):
     inventory = tmp_path / build_case("many-errors-one-run", tmp_path)
     marker_dir = tmp_path / "touched"
     marker_dir.mkdir()
-    site = tmp_path / "site.yml"
-    site.write_text(
-        "---\n"
-        f"- ansible.builtin.import_playbook: {REPOSITORY}/playbooks/validate.yml\n"
-        "- name: Would change every host\n"
-        "  hosts: all\n"
-        "  gather_facts: false\n"
-        "  tasks:\n"
-        "    - name: Leave a mark per host\n"
-        "      ansible.builtin.file:\n"
-        f"        path: {marker_dir}/{{{{ inventory_hostname }}}}\n"
-        "        state: touch\n"
-        "      delegate_to: localhost\n"
-    )
+    site = _site_after_validation(tmp_path, f"{marker_dir}/{{{{ inventory_hostname }}}}")
     run = _playbook(inventory, site)
     output = run.stdout + run.stderr
     assert run.returncode != 0
@@ -183,21 +190,7 @@ def test_the_playbook_path_reports_what_the_cli_reports(case, tmp_path):
     validation play.)"""
     inventory = tmp_path / build_case(case, tmp_path)
     marker = tmp_path / "touched"
-    site = tmp_path / "site.yml"
-    site.write_text(
-        "---\n"
-        f"- ansible.builtin.import_playbook: {REPOSITORY}/playbooks/validate.yml\n"
-        "- name: Would change every host\n"
-        "  hosts: all\n"
-        "  gather_facts: false\n"
-        "  tasks:\n"
-        "    - name: Leave a mark\n"
-        "      ansible.builtin.file:\n"
-        f"        path: {marker}\n"
-        "        state: touch\n"
-        "      delegate_to: localhost\n"
-        "      run_once: true\n"
-    )
+    site = _site_after_validation(tmp_path, str(marker))
     run = _playbook(inventory, site)
     output = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0

@@ -7,6 +7,13 @@
 #   CARIBIX_SCENARIOS="base" bash scripts/test.sh   # only these scenarios
 #   CARIBIX_SCENARIOS=none bash scripts/test.sh     # lint + unit only
 #   CARIBIX_SKIP_UNIT=1 ...                         # skip lint + unit (CI's per-scenario jobs)
+#   CARIBIX_SERIAL=1 ...                            # one stage at a time (no lab lane beside)
+# Two lanes run side by side: the island-lab scenarios (molecule/lab_*,
+# which share scripts/lab.sh's state and run one after the other) in the
+# background, and lint, unit tests and the per-role scenarios in front.
+# On two cores most of a scenario's time is spent waiting (containers
+# booting, apt, BGP and alert timers), so the two lanes overlap well. The
+# lab lane's output goes to artifacts/lane-lab.log and is printed at the end.
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +41,29 @@ run_stage() {
   fi
 }
 
+# run_scenario NAME: `molecule test -s NAME` as a stage, its log in
+# artifacts/; the verify step's own pytest skips count too. Prints one
+# result line "NAME SECONDS ok|FAILED SKIPPED" on fd 3 (the lanes' record).
+run_scenario() {
+  local scenario=$1 log="artifacts/molecule-$1.log" start=$SECONDS status=ok
+  printf '\n===== molecule: %s =====\n' "$scenario"
+  molecule test -s "$scenario" >"$log" 2>&1 || status=FAILED
+  tail -n 40 "$log"
+  local verify_skipped
+  verify_skipped=$(grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|deselected).* in [0-9.]+s' "$log" | grep -oE '[0-9]+ skipped' | awk '{n += $1} END {print n + 0}')
+  printf '%s %s %s %s\n' "$scenario" $((SECONDS - start)) "$status" "${verify_skipped:-0}" >&3
+}
+
+# record_scenarios FILE: add run_scenario's result lines to the counts.
+record_scenarios() {
+  local scenario took status verify_skipped
+  while read -r scenario took status verify_skipped; do
+    timings+=("$(printf '%-34s %5ss  %s' "molecule: $scenario" "$took" "$status")")
+    skipped=$((skipped + verify_skipped))
+    if [ "$status" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("molecule: $scenario"); fi
+  done <"$1"
+}
+
 suite_start=$SECONDS
 run_stage bootstrap bash scripts/bootstrap.sh || true
 if [ ! -x .venv/bin/ansible ]; then
@@ -45,6 +75,41 @@ fi
 source .venv/bin/activate
 # shellcheck source=scripts/clock.sh
 source scripts/clock.sh
+
+# Molecule: leftover containers and networks of earlier runs go first.
+lab_scenarios=""
+role_scenarios=""
+lab_lane_pid=""
+if [ "${CARIBIX_SCENARIOS:-all}" != none ]; then
+  docker ps -aq --filter label=owner=molecule | xargs -r docker rm -f >/dev/null
+  docker network ls -q --filter label=owner=molecule | xargs -r docker network rm >/dev/null 2>&1 || true
+  if [ "${CARIBIX_SCENARIOS:-all}" = all ]; then
+    scenarios=$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml | cut -d/ -f2 | sort)
+  else
+    scenarios=$CARIBIX_SCENARIOS
+  fi
+  for scenario in $scenarios; do
+    case $scenario in
+      lab_*) lab_scenarios="$lab_scenarios $scenario" ;;
+      *) role_scenarios="$role_scenarios $scenario" ;;
+    esac
+  done
+  : >artifacts/lane-lab.results
+  if [ -n "$lab_scenarios" ] && [ -z "${CARIBIX_SERIAL:-}" ]; then
+    # lab_new_site last: it writes inventories/martinique, which the unit
+    # tests (long finished by then) would otherwise see as an island.
+    lab_scenarios=$(printf '%s\n' $lab_scenarios | sort | grep -v '^lab_new_site$'; printf '%s\n' $lab_scenarios | grep '^lab_new_site$' || true)
+    lab_scenarios=$(echo $lab_scenarios)
+    echo "lab lane (in the background, artifacts/lane-lab.log):" $lab_scenarios
+    (
+      for scenario in $lab_scenarios; do run_scenario "$scenario"; done
+    ) >artifacts/lane-lab.log 2>&1 3>>artifacts/lane-lab.results &
+    lab_lane_pid=$!
+    trap 'kill -- -"$lab_lane_pid" 2>/dev/null || kill "$lab_lane_pid" 2>/dev/null' INT TERM
+  else
+    role_scenarios="$role_scenarios $lab_scenarios"
+  fi
+fi
 
 if [ -z "${CARIBIX_SKIP_UNIT:-}" ]; then
 run_stage "lint: yamllint" yamllint -s .
@@ -74,22 +139,18 @@ run_stage "execution environment" bash -c 'bash scripts/ee.sh ci 2>&1 | tee arti
 if grep -q '^ee: skipped' artifacts/ee.log; then passed=$((passed - 1)); skipped=$((skipped + 1)); fi
 fi
 
-# Molecule: leftover containers and networks of earlier runs go first.
 if [ "${CARIBIX_SCENARIOS:-all}" != none ]; then
-  docker ps -aq --filter label=owner=molecule | xargs -r docker rm -f >/dev/null
-  docker network ls -q --filter label=owner=molecule | xargs -r docker network rm >/dev/null 2>&1 || true
-  if [ "${CARIBIX_SCENARIOS:-all}" = all ]; then
-    scenarios=$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml | cut -d/ -f2 | sort)
-  else
-    scenarios=$CARIBIX_SCENARIOS
+  : >artifacts/lane-roles.results
+  for scenario in $role_scenarios; do run_scenario "$scenario" 3>>artifacts/lane-roles.results; done
+  record_scenarios artifacts/lane-roles.results
+  if [ -n "$lab_lane_pid" ]; then
+    printf '\n===== waiting for the lab lane: %s =====\n' "$(echo $lab_scenarios)"
+    wait "$lab_lane_pid"
+    cat artifacts/lane-lab.log
+    record_scenarios artifacts/lane-lab.results
+    missing=$(comm -23 <(printf '%s\n' $lab_scenarios | sort) <(cut -d' ' -f1 artifacts/lane-lab.results | sort))
+    for scenario in $missing; do failed=$((failed + 1)); failures+=("molecule: $scenario (no result)"); done
   fi
-  for scenario in $scenarios; do
-    log="artifacts/molecule-$scenario.log"
-    run_stage "molecule: $scenario" bash -c "molecule test -s '$scenario' > '$log' 2>&1; rc=\$?; tail -n 40 '$log'; exit \$rc"
-    # The verify step's own pytest summary: its skips count too.
-    verify_skipped=$(grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|deselected).* in [0-9.]+s' "$log" | grep -oE '[0-9]+ skipped' | awk '{n += $1} END {print n + 0}')
-    skipped=$((skipped + ${verify_skipped:-0}))
-  done
 fi
 
 printf '\n===== wall time per stage =====\n'

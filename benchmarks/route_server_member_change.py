@@ -5,7 +5,9 @@ The day-2 change (docs/route-servers.md, "Scale"): N members are live on
 two route servers (two BIRDs of the route servers' version, containers of
 caribix.birdcheck); one member's max-prefix is edited; then, as the
 playbook does (serial: 1), for each route server in turn: build its
-bird.conf with caribix.routeserver.build, stage it as the candidate and
+bird.conf with caribix.routeserver.build (with the role's shared build
+directory: the second route server reuses the first one's build with its
+own router id), stage it as the candidate and
 `birdc configure "<candidate>"` (the role's one parse). The clock stops
 when the second BIRD has reconfigured and shows the new limit.
 
@@ -42,7 +44,7 @@ def build(exchange, members, snapshot: Path, work: Path, router_id: str, policy:
     """(wall seconds, CPU seconds, candidate file)."""
     data = {"exchange": exchange, "members": members, "router_id": router_id, "lab_mode": False, "policy": policy}
     start, cpu_start = time.monotonic(), _cpu_s()
-    result = rs.build(data, snapshot, work / "build")
+    result = rs.build(data, snapshot, work / "build", shared_cache=work.parent / "shared")
     candidate = work / "bird.conf.candidate"
     candidate.write_text(result.config)
     return time.monotonic() - start, _cpu_s() - cpu_start, candidate

@@ -19,15 +19,23 @@ too-many-communities hook) are inlined so that one self-contained file can
 be staged, checked with ``bird -p`` and rolled back; in lab mode the
 invalid-ASN list is relaxed for exactly the lab's own ASNs.
 
+The two route servers of an island get the same config but for their
+``router id``: with ``--shared-cache DIR`` the first build is kept there
+and the second route server's is that config with its own router id
+(keyed by everything else that goes into a build: the input, the
+snapshot, this code and arouteserver's version), so a member change
+builds once, not twice.
+
 Command line (used by roles/route_server)::
 
-    python -m caribix.routeserver build --input input.json --output-dir DIR
+    python -m caribix.routeserver build --input input.json --output-dir DIR [--shared-cache DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -554,9 +562,16 @@ def _cache_entry(data: Any, now: int) -> str:
     return json.dumps({"ts": now, "data": data})
 
 
+@functools.lru_cache(maxsize=None)
+def _network(prefix: str) -> netaddr.IPNetwork:
+    """A route object's prefix, parsed once per build process (a prefix
+    is in every bundle that holds its origin)."""
+    return netaddr.IPNetwork(prefix)
+
+
 def _prefix_entry(prefix: str, longer: bool) -> dict[str, Any]:
     """One route object as arouteserver caches bgpq4's answer (-R for longer)."""
-    net = netaddr.IPNetwork(prefix)
+    net = _network(prefix)
     if longer:
         return {"prefix": str(net.network), "length": net.prefixlen, "exact": False, "ge": net.prefixlen,
                 "le": 32 if net.version == 4 else 128}
@@ -585,7 +600,9 @@ def seed_cache(
     """
     now = now if now is not None else int(time.time())
     cache_dir.mkdir(parents=True, exist_ok=True)
-    as_sets = snapshot["irr"]["as_sets"]
+    as_sets_by_name = {}
+    for key, value in snapshot["irr"]["as_sets"].items():
+        as_sets_by_name.setdefault(key.upper(), value)
     routes = snapshot["irr"]["route_objects"]
     networks = snapshot["peeringdb"]["networks"]
     for index, member in enumerate(rs_members(members)):
@@ -593,8 +610,8 @@ def seed_cache(
         name = member["as_set"].upper()
         if is_aut_num(name):
             bundles[name] = [int(name[2:])]
-        elif name in {k.upper() for k in as_sets}:
-            bundles[name] = next(v for k, v in as_sets.items() if k.upper() == name)
+        elif name in as_sets_by_name:
+            bundles[name] = as_sets_by_name[name]
         else:
             raise RouteServerBuildError(
                 f"{_member_where(member, index)}: AS-SET {member['as_set']} is not in the IRR snapshot "
@@ -605,8 +622,8 @@ def seed_cache(
             (cache_dir / f"{bundle}-as_set.json").write_text(_cache_entry(sorted(set(asns)), now))
             for version in (4, 6):
                 prefixes = sorted(
-                    {p for asn in asns for p in routes.get(str(asn), []) if netaddr.IPNetwork(p).version == version},
-                    key=lambda p: (netaddr.IPNetwork(p).value, netaddr.IPNetwork(p).prefixlen),
+                    {p for asn in asns for p in routes.get(str(asn), []) if _network(p).version == version},
+                    key=lambda p: (_network(p).value, _network(p).prefixlen),
                 )
                 suffix = "_and_more_specific" if longer_prefixes else ""
                 (cache_dir / f"{bundle}-r_set-ipv{version}{suffix}.json").write_text(
@@ -794,11 +811,16 @@ def write_inputs(workdir: Path, general: dict, clients: dict, bogons: dict, cach
     return workdir / "arouteserver.yml"
 
 
-def run_arouteserver(program_cfg: Path, output: Path, extra_args: list[str] | None = None) -> None:
+def run_arouteserver(
+    program_cfg: Path, output: Path, extra_args: list[str] | None = None, module: str = "caribix.arouteserver_run"
+) -> None:
+    """arouteserver's `bird` command; `module` pierky.arouteserver.cli is
+    arouteserver's own entry point, caribix.arouteserver_run the same
+    with its speed-ups (same output)."""
     cmd = [
         sys.executable,
         "-m",
-        "pierky.arouteserver.cli",
+        module,
         "bird",
         "--cfg",
         str(program_cfg),
@@ -813,12 +835,61 @@ def run_arouteserver(program_cfg: Path, output: Path, extra_args: list[str] | No
         raise RouteServerBuildError(f"arouteserver failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
 
 
-def build(data: dict[str, Any], snapshot_dir: str | Path, workdir: str | Path, now: dt.datetime | None = None) -> BuildResult:
+_ROUTER_ID_LINE = re.compile(r"^router id [0-9.]+;$", re.M)
+SHARED_BUILDS_KEPT = 6
+
+
+def shared_build_key(data: dict[str, Any], snapshot_dir: str | Path) -> str:
+    """What a build depends on, but the router id: the input, the snapshot
+    files, this code and arouteserver's."""
+    import hashlib
+
+    import pierky.arouteserver as ars
+    from pierky.arouteserver.version import __version__ as ars_version
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps({k: v for k, v in data.items() if k != "router_id"}, sort_keys=True).encode())
+    for path in sorted(Path(snapshot_dir).iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for source in (Path(__file__), Path(__file__).with_name("arouteserver_run.py")):
+        digest.update(source.read_bytes())
+    digest.update(f"{ars_version} {Path(ars.__file__).parent} {BIRD_TARGET_VERSION}".encode())
+    return digest.hexdigest()
+
+
+def _load_shared_build(shared_cache: Path, key: str) -> dict[str, Any] | None:
+    try:
+        return json.loads((shared_cache / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _store_shared_build(shared_cache: Path, key: str, entry: dict[str, Any]) -> None:
+    shared_cache.mkdir(parents=True, exist_ok=True)
+    temporary = shared_cache / f".{key}.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(entry))
+    temporary.replace(shared_cache / f"{key}.json")
+    # Only the last few builds: each is a whole config.
+    entries = sorted(shared_cache.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[SHARED_BUILDS_KEPT:]:
+        old.unlink(missing_ok=True)
+
+
+def build(
+    data: dict[str, Any],
+    snapshot_dir: str | Path,
+    workdir: str | Path,
+    now: dt.datetime | None = None,
+    shared_cache: str | Path | None = None,
+) -> BuildResult:
     """Build one route server's bird.conf.
 
     ``data`` keys: exchange, members, router_id, lab_mode (bool),
     graceful_shutdown (bool: drain this route server), secrets_dir,
-    policy (overrides of DEFAULT_POLICY).
+    policy (overrides of DEFAULT_POLICY). ``shared_cache``: a directory
+    where a build for another router id with the same input is reused
+    (module docstring).
     """
     for key in ("exchange", "members", "router_id"):
         if key not in data:
@@ -848,9 +919,36 @@ def build(data: dict[str, Any], snapshot_dir: str | Path, workdir: str | Path, n
 
     cache_dir = workdir / "cache"
     shutil.rmtree(cache_dir, ignore_errors=True)
-    seed_cache(cache_dir, members, snapshot, longer_prefixes=policy["irr_allow_longer_prefixes"])
+    key = shared_build_key(data, snapshot_dir) if shared_cache else ""
+    shared = _load_shared_build(Path(shared_cache), key) if shared_cache else None
+    if not shared:
+        seed_cache(cache_dir, members, snapshot, longer_prefixes=policy["irr_allow_longer_prefixes"])
     program_cfg = write_inputs(workdir, general, clients, bogons, cache_dir)
     timings["prepare_s"] = time.monotonic() - started
+    fetched = ", ".join(f"{p} {snapshot['metadata']['parts'][p]['fetched_at']}" for p in SNAPSHOT_PARTS)
+    header = (
+        f"# Built by caribix.routeserver for {data['exchange'].get('shortname', '?')} route server {router_id}\n"
+        f"# from the members data and snapshot {Path(snapshot_dir).name} "
+        f"({fetched}).\n"
+        + ("# GRACEFUL SHUTDOWN of this route server is ON (routes sent with 65535:0).\n" if data.get("graceful_shutdown") else "")
+    )
+    if shared:
+        # The other route server's build: only its router id line differs.
+        body, count = _ROUTER_ID_LINE.subn(f"router id {router_id};", shared["body"], count=1)
+        if count == 1:
+            timings["shared_build"] = 1
+            return BuildResult(
+                config=header + body,
+                expected_bgp_sessions=shared["expected_bgp_sessions"],
+                expected_roas=count_unique_roas(snapshot["rpki"]),
+                warnings=warnings,
+                snapshot_metrics=snapshot_metrics(snapshot["metadata"]),
+                limit_metrics=shared["limit_metrics"],
+                clients=clients,
+                general=general,
+                timings=timings,
+            )
+        seed_cache(cache_dir, members, snapshot, longer_prefixes=policy["irr_allow_longer_prefixes"])
 
     args = [
         "--local-files-dir",
@@ -881,21 +979,17 @@ def build(data: dict[str, Any], snapshot_dir: str | Path, workdir: str | Path, n
     found = count_bgp_protocols(config)
     if found != expected:
         raise RouteServerBuildError(f"sanity check: {found} BGP sessions in the config, {expected} expected")
-    fetched = ", ".join(f"{p} {snapshot['metadata']['parts'][p]['fetched_at']}" for p in SNAPSHOT_PARTS)
-    header = (
-        f"# Built by caribix.routeserver for {data['exchange'].get('shortname', '?')} route server {router_id}\n"
-        f"# from the members data and snapshot {Path(snapshot_dir).name} "
-        f"({fetched}).\n"
-        + ("# GRACEFUL SHUTDOWN of this route server is ON (routes sent with 65535:0).\n" if data.get("graceful_shutdown") else "")
-    )
-    config = header + _strip_build_timestamps(config)
+    body = _strip_build_timestamps(config)
+    limits = limit_metrics(body)
+    if shared_cache and len(_ROUTER_ID_LINE.findall(body)) == 1:
+        _store_shared_build(Path(shared_cache), key, {"body": body, "expected_bgp_sessions": expected, "limit_metrics": limits})
     return BuildResult(
-        config=config,
+        config=header + body,
         expected_bgp_sessions=expected,
         expected_roas=count_unique_roas(snapshot["rpki"]),
         warnings=warnings,
         snapshot_metrics=snapshot_metrics(snapshot["metadata"]),
-        limit_metrics=limit_metrics(config),
+        limit_metrics=limits,
         clients=clients,
         general=general,
         timings=timings,
@@ -923,7 +1017,8 @@ def quieten_logging(config: str) -> str:
 def _strip_build_timestamps(config: str) -> str:
     # arouteserver stamps the build time in comments; without stripping it
     # every run would change the file and the deploy would never be idempotent.
-    return "\n".join(line for line in config.splitlines() if not re.match(r"#.*(Generated on|generated on)", line)) + "\n"
+    config = re.sub(r"^#[^\n]*(?:Generated on|generated on)[^\n]*(?:\n|$)", "", config, flags=re.M)
+    return config if config.endswith("\n") else config + "\n"
 
 
 def count_unique_roas(vrps: dict[str, Any]) -> int:
@@ -948,11 +1043,12 @@ def limit_metrics(config: str) -> str:
         "# TYPE caribix_route_server_import_limit gauge",
     ]
     protocol = None
-    for line in config.splitlines():
-        if head := re.match(r"^(?:protocol|filter|function|template) (\S+)(?: (\S+))?", line):
-            protocol = head.group(2) if line.startswith("protocol bgp ") else None
-        elif protocol and (limit := re.match(r"^\s*import limit (\d+) action", line)):
-            lines.append(f'caribix_route_server_import_limit{{name="{protocol}"}} {limit.group(1)}')
+    # One pass over the 500k-line text: block heads and import limits only.
+    for m in re.finditer(r"^(?:(protocol|filter|function|template) (\S+)(?: (\S+))?|[ \t]*import limit (\d+) action)", config, re.M):
+        if m.group(1):
+            protocol = m.group(3) if m.group(1) == "protocol" and m.group(2) == "bgp" else None
+        elif protocol:
+            lines.append(f'caribix_route_server_import_limit{{name="{protocol}"}} {m.group(4)}')
     return "\n".join(lines) + "\n"
 
 
@@ -970,6 +1066,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd.add_argument("--input", required=True, help="JSON file ('-': stdin): exchange, members, router_id, lab_mode, policy")
     cmd.add_argument("--snapshot-dir", required=True)
     cmd.add_argument("--output-dir", required=True)
+    cmd.add_argument("--shared-cache", help="directory where the other route server's build of the same input is reused")
     args = parser.parse_args(argv)
 
     raw = sys.stdin.read() if args.input == "-" else Path(args.input).read_text()
@@ -977,7 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output_dir)
     try:
         with tempfile.TemporaryDirectory(prefix="caribix-rs-") as tmp:
-            result = build(data, args.snapshot_dir, tmp)
+            result = build(data, args.snapshot_dir, tmp, shared_cache=args.shared_cache)
             out.mkdir(parents=True, exist_ok=True)
             for name in ("general.yml", "clients.yml", "bogons.yml"):
                 shutil.copy(Path(tmp) / name, out / name)

@@ -312,7 +312,7 @@ def test_unique_roas_are_counted_like_bird_tables():
 # ---------------------------------------------------------------- full build
 
 
-def _build(tmp_path, exchange, members, **extra):
+def _build(tmp_path, exchange, members, shared_cache=None, **extra):
     data = {
         "exchange": exchange,
         "members": members,
@@ -321,7 +321,7 @@ def _build(tmp_path, exchange, members, **extra):
         "policy": {"lab_member_prefixes": ["198.51.100.0/24", "203.0.113.0/24", "2001:db8:1000::/36"]},
     }
     data.update(extra)
-    return rs.build(data, SNAPSHOT, tmp_path)
+    return rs.build(data, SNAPSHOT, tmp_path, shared_cache=shared_cache)
 
 
 @pytest.fixture(scope="module")
@@ -354,6 +354,35 @@ def test_build_is_deterministic(tmp_path, exchange, members, built):
     _build(tmp_path / "b", exchange, members)
     for name in ("general.yml", "clients.yml", "bogons.yml"):
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text(), name
+
+
+def test_the_second_route_server_reuses_the_first_build_with_its_own_router_id(tmp_path, exchange, members, built):
+    """--shared-cache: rs2's config is exactly what its own full build gives."""
+    shared = tmp_path / "shared"
+    first = _build(tmp_path / "rs1", exchange, members, shared_cache=shared)
+    assert first.config == built.config and "shared_build" not in first.timings
+    second = _build(tmp_path / "rs2", exchange, members, router_id="192.0.2.2", shared_cache=shared)
+    assert second.timings.get("shared_build") == 1, "the second build did not reuse the first"
+    alone = _build(tmp_path / "rs2-alone", exchange, members, router_id="192.0.2.2")
+    assert second.config == alone.config
+    assert (second.expected_bgp_sessions, second.limit_metrics) == (alone.expected_bgp_sessions, alone.limit_metrics)
+    for name in ("general.yml", "clients.yml", "bogons.yml"):
+        assert (tmp_path / "rs2" / name).read_text() == (tmp_path / "rs2-alone" / name).read_text(), name
+    # Anything else that differs (here: draining one route server) is a build of its own.
+    drained = _build(tmp_path / "rs2-drained", exchange, members, router_id="192.0.2.2", graceful_shutdown=True, shared_cache=shared)
+    assert "shared_build" not in drained.timings and "GRACEFUL SHUTDOWN" in drained.config
+
+
+def test_arouteserver_runner_gives_arouteserver_own_output(tmp_path, exchange, members, built):
+    """caribix.arouteserver_run (libyaml, parsed prefixes remembered) changes no byte."""
+    _build(tmp_path, exchange, members)
+    program_cfg = tmp_path / "arouteserver.yml"
+    args = ["--local-files-dir", rs._LOCAL_DIR_MARKER, "--use-local-files", "header", "--use-hooks", "pre_receive_from_client"]
+    rs.seed_cache(tmp_path / "cache", members, rs.load_snapshot(SNAPSHOT))
+    rs.run_arouteserver(program_cfg, tmp_path / "own.conf", args, module="pierky.arouteserver.cli")
+    rs.run_arouteserver(program_cfg, tmp_path / "ours.conf", args)
+    strip = rs._strip_build_timestamps
+    assert strip((tmp_path / "ours.conf").read_text()) == strip((tmp_path / "own.conf").read_text())
 
 
 def test_cache_miss_fails_instead_of_going_online(tmp_path, exchange, members):

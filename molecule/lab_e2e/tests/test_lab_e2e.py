@@ -322,10 +322,10 @@ def test_the_member_change_command_in_check_mode_shows_no_change():
     assert changed_tasks(lab_sh("check", ISLAND, env={"CARIBIX_LAB_PLAYBOOKS": "playbooks/members.yml"})) == 0
 
 
-def firing(alertname: str) -> list[dict]:
+def firing(alertname: str, states: tuple[str, ...] = ("firing",)) -> list[dict]:
     mon = plan().group("monitoring")[0]
     out = sh("curl", "-s", f"http://{mon.management_ipv4}:{lab.PROMETHEUS_PORT}/api/v1/alerts").stdout
-    return [a for a in json.loads(out)["data"]["alerts"] if a["labels"].get("alertname") == alertname and a["state"] == "firing"]
+    return [a for a in json.loads(out)["data"]["alerts"] if a["labels"].get("alertname") == alertname and a["state"] in states]
 
 
 def test_route_servers_export_their_snapshot_age_to_prometheus():
@@ -343,13 +343,17 @@ def test_route_servers_export_their_snapshot_age_to_prometheus():
     assert not firing("CaribixSnapshotTooOld")
 
 
-def test_stopping_a_route_server_fires_its_alert_and_members_keep_every_route():
+def test_stopping_a_route_server_trips_its_alert_and_members_keep_every_route():
+    """The alert's rule matches the stopped route server (pending: its
+    `for` of 2 minutes is counting). That it then fires is
+    molecule/monitoring's test, with short `for` durations; waiting here
+    would cost the suite minutes and prove nothing more."""
     rs1, rs2 = plan().group("route_servers")[:2]
     sh("docker", "stop", rs1.container)
     try:
         wait_for(
             f"CaribixRouteServerDown for {rs1.name}",
-            lambda: any(rs1.name in json.dumps(a["labels"]) for a in firing("CaribixRouteServerDown")),
+            lambda: any(rs1.name in json.dumps(a["labels"]) for a in firing("CaribixRouteServerDown", ("pending", "firing"))),
             timeout=300,
         )
         # Every member still has every valid route, now via the other route server only.
@@ -450,8 +454,8 @@ def test_removing_a_member_leaves_nothing_behind():
         assert not reset, f"{rs.name}: sessions reset by removing AS{removed['asn']}: {sorted(reset)}"
 
 
-# Files the deploy manages, on three kinds of host; a site.yml rerun must
-# put each back as it was.
+# Files the deploy manages, on three kinds of host; a site.yml rerun on
+# those hosts must put each back as it was.
 DRIFTED_FILES = [
     ("monitoring", "/etc/prometheus/file_sd/node.json"),
     ("peering_switches", "/etc/caribix/fabric/counters.json"),
@@ -465,7 +469,11 @@ def test_a_rerun_puts_back_a_managed_file_changed_on_a_host():
         host = plan().group(group)[0]
         originals[(host.container, path)] = dexec(host.container, "cat", path)
         dexec(host.container, "sh", "-c", f"echo '# changed by hand' >> {path}")
-    output = lab_sh("up", ISLAND)
-    assert changed_tasks(output) >= len(DRIFTED_FILES)
+    # Only the drifted hosts (--limit): the whole island's rerun is the
+    # idempotence step's, and its cost is paid once.
+    drifted_hosts = ",".join(plan().group(group)[0].name for group, _ in DRIFTED_FILES)
+    run = ansible("playbooks/site.yml", "--limit", drifted_hosts, "-e", f"@{STATE / 'overlay.json'}", program="ansible-playbook")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert changed_tasks(run.stdout) >= len(DRIFTED_FILES)
     for (container, path), original in originals.items():
         assert dexec(container, "cat", path) == original, f"{container}:{path} was not put back"

@@ -10,7 +10,9 @@
 # island: guadeloupe (default), saint-martin, saint-barthelemy.
 # CARIBIX_LAB_EXTRA_VARS=file adds extra vars (e.g. members with a newcomer);
 # CARIBIX_LAB_PLAYBOOKS="a.yml b.yml" replaces playbooks/site.yml (the lab's
-# member routers, lab/member_routers.yml, always run after).
+# member routers, lab/member_routers.yml, always run after);
+# CARIBIX_LAB_LIMIT="peering_switches:lab_member_routers" runs them on those
+# hosts only (Ansible's --limit; the other containers still exist).
 # CARIBIX_MITOGEN=1 runs Ansible with mitogen (optional, docs/performance.md);
 # CARIBIX_LAB_PROFILE=1 adds the per-task and per-role profile to each run.
 set -euo pipefail
@@ -228,6 +230,7 @@ jq -n --arg known_hosts "$known_hosts" --arg key "$ssh_dir/id_ed25519" \
   '{caribix_ssh_known_hosts_file: $known_hosts, ansible_ssh_private_key_file: $key}' >"$state/connection.json"
 playbook_args=(-i "$inventory" -e "@$state/overlay.json" -e "@$state/connection.json")
 [ -n "$extra_vars" ] && playbook_args+=(-e "@$extra_vars")
+[ -n "${CARIBIX_LAB_LIMIT:-}" ] && playbook_args+=(--limit "$CARIBIX_LAB_LIMIT")
 # Every island's switch's tunnel endpoint on the lab underlay (lab only).
 lab_py overlay >"$state/overlay.json"
 check_args=()

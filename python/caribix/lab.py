@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from caribix.fabric import bridge_name
+from caribix_lg.birdparse import parse_protocols
 
 PREFIX = "caribix-lab"
 # The peering interface inside every lab container (member or host).
@@ -399,19 +400,21 @@ class Cabler:
 
 # --- health summary -------------------------------------------------------
 
-PROTOCOL_RE = re.compile(r"^(?P<name>\S+)\s+BGP\s+\S+\s+(?P<state>\S+)\s+\S+(?:\s+\S+)?\s*(?P<info>.*)$")
 COUNT_RE = re.compile(r"^(\d+) of (\d+) routes for (\d+) networks in table (\S+)")
 
 
 def parse_bgp_protocols(text: str) -> dict[str, dict[str, str]]:
-    """``birdc show protocols`` -> {name: {state, info}} for BGP protocols."""
-    rows = {}
-    for line in text.splitlines():
-        match = PROTOCOL_RE.match(line)
-        if match:
-            info = match.group("info").strip()
-            rows[match.group("name")] = {"state": match.group("state"), "info": info}
-    return rows
+    """``birdc show protocols`` -> {name: {state, since, info}} for BGP protocols.
+
+    The looking glass's parser (caribix_lg.birdparse) reads the output: one
+    parser of BIRD's protocol table for the looking glass, the lab and the
+    tests.
+    """
+    return {
+        name: {"state": protocol["state"], "since": protocol["state_changed"], "info": protocol["info"]}
+        for name, protocol in parse_protocols(text).items()
+        if protocol["bird_protocol"] == "BGP"
+    }
 
 
 def parse_route_counts(text: str, tables: tuple[str, ...] = ("master4", "master6")) -> dict[str, int]:

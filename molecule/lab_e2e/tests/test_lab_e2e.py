@@ -375,8 +375,8 @@ def test_stopping_a_route_server_trips_its_alert_and_members_keep_every_route():
 
 
 def since_by_protocol(container: str) -> dict[str, str]:
-    out = dexec(container, "birdc", "-r", "show", "protocols")
-    return {m.group(1): m.group(2) for m in re.finditer(r"^(AS\d+_\d+)\s+BGP\s+\S+\s+up\s+(\S+ \S+)", out, re.M)}
+    """When each member session that is up came up."""
+    return {name: row["since"] for name, row in bgp_rows(container).items() if row["state"] == "up" and re.match(r"AS\d+_\d+$", name)}
 
 
 def newcomer_member() -> dict:

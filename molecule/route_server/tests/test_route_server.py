@@ -18,6 +18,8 @@ import pytest
 import testinfra
 import yaml
 
+from caribix.lab import parse_bgp_protocols
+
 SCENARIO = Path(__file__).resolve().parent.parent
 FIXTURE = yaml.safe_load((SCENARIO / "vars" / "fixture_routes.yml").read_text())["fixture_members"]
 EXCHANGE = yaml.safe_load((SCENARIO / "group_vars/all/exchange.yml").read_text())["exchange"]
@@ -43,12 +45,7 @@ def birdc(name: str, command: str) -> str:
 
 def protocols(name: str) -> dict[str, dict[str, str]]:
     """birdc show protocols -> {name: {state, since, info}} for BGP protocols."""
-    rows = {}
-    for line in birdc(name, "show protocols").splitlines():
-        m = re.match(r"^(\S+)\s+BGP\s+\S+\s+(\S+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\S*\s*(.*)$", line)
-        if m:
-            rows[m.group(1)] = {"state": m.group(2), "since": m.group(3), "info": m.group(4).strip()}
-    return rows
+    return parse_bgp_protocols(birdc(name, "show protocols"))
 
 
 def routes(name: str, prefix: str, extra: str = "") -> list[dict[str, str]]:
@@ -259,12 +256,7 @@ def test_accepted_route_limits_exported_for_monitoring(rs):
 
 
 def _since(text: str) -> dict[str, str]:
-    rows = {}
-    for line in text.splitlines():
-        m = re.match(r"^(\S+)\s+BGP\s+\S+\s+(\S+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", line)
-        if m:
-            rows[m.group(1)] = m.group(3)
-    return rows
+    return {name: row["since"] for name, row in parse_bgp_protocols(text).items()}
 
 
 @pytest.mark.parametrize("rs", ROUTE_SERVERS)

@@ -12,7 +12,7 @@
 # which share scripts/lab.sh's state and run one after the other) in the
 # background, and lint, unit tests and the per-role scenarios in front.
 # Measured on the 2-core machine (docs/performance.md, "The suite's
-# time"): each stage takes about 1.5x its time alone, the whole suite 56 min
+# time"): each stage takes about 1.5x its time alone, the whole suite 53 min
 # instead of 81. The lab lane's output goes to artifacts/lane-lab.log and
 # is printed at the end.
 set -uo pipefail

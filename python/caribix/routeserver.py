@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import hashlib
 import json
 import os
 import re
@@ -842,8 +843,6 @@ SHARED_BUILDS_KEPT = 6
 def shared_build_key(data: dict[str, Any], snapshot_dir: str | Path) -> str:
     """What a build depends on, but the router id: the input, the snapshot
     files, this code and arouteserver's."""
-    import hashlib
-
     import pierky.arouteserver as ars
     from pierky.arouteserver.version import __version__ as ars_version
 
@@ -919,12 +918,9 @@ def build(
 
     cache_dir = workdir / "cache"
     shutil.rmtree(cache_dir, ignore_errors=True)
+    program_cfg = write_inputs(workdir, general, clients, bogons, cache_dir)
     key = shared_build_key(data, snapshot_dir) if shared_cache else ""
     shared = _load_shared_build(Path(shared_cache), key) if shared_cache else None
-    if not shared:
-        seed_cache(cache_dir, members, snapshot, longer_prefixes=policy["irr_allow_longer_prefixes"])
-    program_cfg = write_inputs(workdir, general, clients, bogons, cache_dir)
-    timings["prepare_s"] = time.monotonic() - started
     fetched = ", ".join(f"{p} {snapshot['metadata']['parts'][p]['fetched_at']}" for p in SNAPSHOT_PARTS)
     header = (
         f"# Built by caribix.routeserver for {data['exchange'].get('shortname', '?')} route server {router_id}\n"
@@ -948,7 +944,8 @@ def build(
                 general=general,
                 timings=timings,
             )
-        seed_cache(cache_dir, members, snapshot, longer_prefixes=policy["irr_allow_longer_prefixes"])
+    seed_cache(cache_dir, members, snapshot, longer_prefixes=policy["irr_allow_longer_prefixes"])
+    timings["prepare_s"] = time.monotonic() - started
 
     args = [
         "--local-files-dir",

@@ -61,6 +61,8 @@ UNDERLAY_SUBNET = "203.0.113.248/29"
 # Role defaults of the services the summary points at (roles/monitoring,
 # roles/looking_glass defaults).
 PROMETHEUS_PORT = 9090
+# One frame in this many is sampled by the lab's whitebox sFlow agents.
+LAB_SFLOW_SAMPLING_RATE = 8
 
 
 class LabError(RuntimeError):
@@ -545,8 +547,13 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(asdict(lab), indent=2))
             return 0
         if args.command == "overlay":
-            # Lab-only variables for the playbooks (extra vars).
-            print(json.dumps({"fabric_whitebox_vtep_addresses": vtep_addresses(islands or [args.island])}, indent=2))
+            # Lab-only variables for the playbooks (extra vars). The lab's
+            # traffic is thousands of frames, not billions: sample more.
+            overlay = {
+                "fabric_whitebox_vtep_addresses": vtep_addresses(islands or [args.island]),
+                "fabric_whitebox_sflow_sampling_rate": LAB_SFLOW_SAMPLING_RATE,
+            }
+            print(json.dumps(overlay, indent=2))
             return 0
         if args.command == "cable":
             for action in Cabler(lab).cable():

@@ -45,8 +45,10 @@ CLEAN_ENV = {
     "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
     # The example island's vault id, as scripts/lab.sh sets it.
     "ANSIBLE_VAULT_IDENTITY_LIST": f"lab@{REPO}/inventories/lab-vault-password.txt",
-    # A moved clock (CARIBIX_CLOCK_AHEAD_DAYS, docs/clock.md) reaches the tests' own commands too.
-    **{name: os.environ[name] for name in ("LD_PRELOAD", "DATEFUDGE") if name in os.environ},
+    # A moved clock (CARIBIX_CLOCK_AHEAD_DAYS, docs/clock.md) reaches the tests' own commands too,
+    # and lab.sh runs with mitogen if the suite chose it (the tests' own
+    # ansible() runs never do: the connection tests need SSH's own errors).
+    **{name: os.environ[name] for name in ("LD_PRELOAD", "DATEFUDGE", "CARIBIX_MITOGEN") if name in os.environ},
 }
 ISLAND = os.environ.get("CARIBIX_LAB_ISLAND", "guadeloupe")
 STATE = REPO / "build" / "lab" / ISLAND
@@ -328,6 +330,38 @@ def firing(alertname: str, states: tuple[str, ...] = ("firing",)) -> list[dict]:
     return [a for a in json.loads(out)["data"]["alerts"] if a["labels"].get("alertname") == alertname and a["state"] in states]
 
 
+def prometheus_query(query: str) -> list[dict]:
+    mon = plan().group("monitoring")[0]
+    out = sh("curl", "-s", "--get", f"http://{mon.management_ipv4}:{lab.PROMETHEUS_PORT}/api/v1/query",
+             "--data-urlencode", f"query={query}").stdout
+    return json.loads(out)["data"]["result"]
+
+
+def member_bytes(asn: int, direction: str) -> float:
+    rows = prometheus_query(f'caribix_member_traffic_bytes_total{{asn="{asn}",direction="{direction}"}}')
+    return sum(float(r["value"][1]) for r in rows)
+
+
+def test_member_traffic_is_sampled_by_the_switch_and_counted_per_member():
+    """Real frames between two members, sampled by the whitebox's sFlow
+    agents (pmacctd on the member ports), decoded by the island's sfacctd
+    and counted per member in Prometheus, within sampling's error."""
+    sender, receiver = rs_members()[:2]
+    members = island_members()
+    frames, frame_bytes = 2000, 1014  # ICMP payload 972 + 8 + IPv4 20 + Ethernet 14
+    before = (member_bytes(sender.asn, "out"), member_bytes(receiver.asn, "in"))
+    out = sh("docker", "exec", sender.container, "ping", "-q", "-c", str(frames), "-i", "0.002", "-s", "972",
+             "-I", str(members[sender.asn]["ipv4"]), str(members[receiver.asn]["ipv4"]), check=False)
+    assert " 0% packet loss" in out.stdout, out.stdout + out.stderr
+    # Echo requests one way, replies the other: each member sent frames x frame_bytes.
+    sent = frames * frame_bytes
+    wait_for("the sampled traffic in Prometheus",
+             lambda: member_bytes(sender.asn, "out") - before[0] >= 0.6 * sent
+             and member_bytes(receiver.asn, "in") - before[1] >= 0.6 * sent, timeout=120)
+    counted = member_bytes(sender.asn, "out") - before[0]
+    assert counted <= 1.6 * sent, f"AS{sender.asn} counted {counted} bytes out for {sent} sent"
+
+
 def test_route_servers_export_their_snapshot_age_to_prometheus():
     """Each route server's build wrote caribix_snapshot_timestamp_seconds; Prometheus has it.
 
@@ -406,6 +440,8 @@ def newcomer_traces(member: dict) -> dict[str, bool]:
     traces["switch: port chain"] = f"chain port_{port} " in nft
     fdb = dexec(switch.container, "bridge", "fdb", "show", "dev", port, check=False)
     traces["switch: static MAC"] = any(mac in line and "static" in line for line in fdb.splitlines())
+    agent = dexec(switch.container, "systemctl", "is-active", f"caribix-sflow@{port}.service", check=False)
+    traces["switch: sFlow agent"] = agent.strip() == "active"
     for rs in plan().group("route_servers"):
         traces[f"{rs.name}: sessions"] = any(n.startswith(f"AS{asn}_") for n in bgp_rows(rs.container))
         secrets = dexec(rs.container, "ls", "/etc/bird/route-server-secrets")

@@ -32,6 +32,12 @@ MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 # sFlow to the island's sfacctd (roles/monitoring: monitoring_sflow_port):
 # one packet in SFLOW_SAMPLING_RATE sampled on each peering port.
 SFLOW_PORT = 6343
+# Storm control, the default of exchange.peering_lan.bum_rate_pps and
+# bum_burst: the ARP/ND broadcast and multicast packets per second a member
+# port may send, and the burst above it. The whitebox policy and the vendor
+# configs both read the model's values.
+BUM_RATE_PPS = 100
+BUM_BURST = 200
 SFLOW_SAMPLING_RATE = 4096
 # Linux interface names are at most 15 characters (IFNAMSIZ - 1).
 IFNAME_MAX = 15
@@ -126,6 +132,8 @@ def _lan(exchange: dict[str, Any]) -> dict[str, Any]:
         "ipv6": str(ipaddress.IPv6Network(str(lan["ipv6"]))) if lan.get("ipv6") else None,
         "mtu": int(lan.get("mtu", 1500)),
         "bridge": bridge_name(name),
+        "bum_rate_pps": int(lan.get("bum_rate_pps", BUM_RATE_PPS)),
+        "bum_burst": int(lan.get("bum_burst", BUM_BURST)),
     }
 
 

@@ -35,11 +35,6 @@ GOLDEN_DIR = REPO / "golden"
 INVENTORIES_DIR = REPO / "inventories"
 VENDOR_PLATFORMS = ("eos", "junos")
 
-# Storm control for the vendor configs, the counterpart of the whitebox
-# role's rate limit on ARP/ND broadcast and multicast.
-DEFAULT_POLICY = {"bum_rate_pps": 100, "bum_burst": 200}
-
-
 def eos_interface(port: dict[str, Any]) -> str:
     return f"Ethernet{port['index']}"
 
@@ -76,7 +71,7 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_switch(model: dict[str, Any], platform: str, policy: dict[str, Any] | None = None) -> str:
+def render_switch(model: dict[str, Any], platform: str) -> str:
     """One switch's configuration for ``platform`` from its switch model."""
     if platform not in VENDOR_PLATFORMS:
         raise FabricError(f"platform {platform!r} has no vendor renderer ({', '.join(VENDOR_PLATFORMS)})")
@@ -97,7 +92,8 @@ def render_switch(model: dict[str, Any], platform: str, policy: dict[str, Any] |
         "switch": model["switch"],
         "ports": ports,
         "links": {link["local_port"]: link for link in model["inter_island_links"]},
-        "policy": dict(DEFAULT_POLICY, **(policy or {})),
+        # Storm control: the peering LAN's, the whitebox's too (caribix.fabric.BUM_RATE_PPS).
+        "policy": {"bum_rate_pps": model["peering_lan"]["bum_rate_pps"], "bum_burst": model["peering_lan"]["bum_burst"]},
         "sflow": model.get("sflow"),
     }
     return _environment().get_template(f"{platform}.cfg.j2").render(**context)

@@ -179,3 +179,30 @@ def test_vendor_configs_send_sflow_to_the_island_s_sfacctd():
     # Member ports are sampled, a port whose member left is not.
     removal = rendered["removal/gp-sw1-without-AS64503.junos.cfg"]
     assert "set protocols sflow interfaces xe-0/0/0\n" in removal and "set protocols sflow interfaces xe-0/0/4\n" not in removal
+
+
+def test_one_storm_control_setting_reaches_vendor_and_whitebox_configs(tmp_path):
+    """exchange.peering_lan.bum_rate_pps/bum_burst: EOS, Junos and the
+    whitebox's nftables policy all take the island's value."""
+    import json
+
+    import jinja2
+
+    from caribix.fabric import island_fabric, switch_model, whitebox_config
+
+    inventories = tmp_path / "inventories"
+    shutil.copytree(INVENTORIES_DIR, inventories)
+    exchange = inventories / "guadeloupe" / "group_vars" / "all" / "exchange.yml"
+    exchange.write_text(exchange.read_text().replace("    mtu: 1500\n", "    mtu: 1500\n    bum_rate_pps: 50\n    bum_burst: 80\n", 1))
+    model = switch_model(island_fabric(inventories, "guadeloupe"), "gp-sw1")
+    assert "storm-control broadcast level pps 50\n" in render_switch(model, "eos")
+    junos = render_switch(model, "junos")
+    assert "set firewall policer CARIBIX-BUM-50PPS if-exceeding-pps packet-burst 80\n" in junos
+    template = (INVENTORIES_DIR.parent / "roles" / "fabric_whitebox" / "templates" / "policy.nft.j2").read_text()
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters["to_json"] = json.dumps
+    policy = env.from_string(template).render(
+        ansible_managed="test", _fabric_whitebox_model=model, _fabric_whitebox_config=whitebox_config(model, 4789)
+    )
+    assert "limit rate over 50/second burst 80 packets" in policy
+    assert "100/second" not in policy

@@ -32,13 +32,13 @@ MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 # sFlow to the island's sfacctd (roles/monitoring: monitoring_sflow_port):
 # one packet in SFLOW_SAMPLING_RATE sampled on each peering port.
 SFLOW_PORT = 6343
+SFLOW_SAMPLING_RATE = 4096
 # Storm control, the default of exchange.peering_lan.bum_rate_pps and
 # bum_burst: the ARP/ND broadcast and multicast packets per second a member
 # port may send, and the burst above it. The whitebox policy and the vendor
 # configs both read the model's values.
 BUM_RATE_PPS = 100
 BUM_BURST = 200
-SFLOW_SAMPLING_RATE = 4096
 # Linux interface names are at most 15 characters (IFNAMSIZ - 1).
 IFNAME_MAX = 15
 

@@ -206,3 +206,15 @@ def test_one_storm_control_setting_reaches_vendor_and_whitebox_configs(tmp_path)
     )
     assert "limit rate over 50/second burst 80 packets" in policy
     assert "100/second" not in policy
+
+
+def test_whitebox_sflow_defaults_are_the_vendor_configs():
+    """The whitebox's sFlow port and sampling rate default to what the
+    EOS/Junos configs use (caribix.fabric), so both kinds of switch agree."""
+    import yaml
+
+    from caribix.fabric import SFLOW_PORT, SFLOW_SAMPLING_RATE
+
+    defaults = yaml.safe_load((INVENTORIES_DIR.parent / "roles" / "fabric_whitebox" / "defaults" / "main.yml").read_text())
+    assert defaults["fabric_whitebox_sflow_port"] == SFLOW_PORT
+    assert defaults["fabric_whitebox_sflow_sampling_rate"] == SFLOW_SAMPLING_RATE

@@ -368,11 +368,8 @@ def test_route_servers_export_their_snapshot_age_to_prometheus():
     The lab runs on example data (example="true"): its age is shown, never
     alerted on, whatever the date.
     """
-    mon = plan().group("monitoring")[0]
-    query = "caribix_snapshot_timestamp_seconds"
-    out = sh("curl", "-s", "--get", f"http://{mon.management_ipv4}:{lab.PROMETHEUS_PORT}/api/v1/query",
-             "--data-urlencode", f"query={query}").stdout
-    series = {(r["metric"]["host"], r["metric"]["part"], r["metric"]["example"]) for r in json.loads(out)["data"]["result"]}
+    rows = prometheus_query("caribix_snapshot_timestamp_seconds")
+    series = {(r["metric"]["host"], r["metric"]["part"], r["metric"]["example"]) for r in rows}
     assert series == {(rs.name, part, "true") for rs in plan().group("route_servers") for part in ("irr", "peeringdb", "rpki")}
     assert not firing("CaribixSnapshotTooOld")
 

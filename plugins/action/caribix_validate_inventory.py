@@ -16,7 +16,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from caribix.model import POLICY_DEFAULTS, Island, load_siblings, placement_problems
-from caribix.validate import format_report, validate_island
+from caribix.validate import definition, format_report, validate_island
 
 # The repository these plugins belong to: where the caribix package finds
 # schemas/ when it is installed as a wheel (the execution environment).
@@ -34,14 +34,8 @@ ISLAND_VARIABLES = (
     # Decrypted in memory only: validation needs to see an empty password.
     "vault_bgp_passwords",
 )
-HOST_VARIABLES = (
-    "peering_ipv4",
-    "peering_ipv6",
-    "management_ipv4",
-    "router_id",
-    "switch_platform",
-    "switch_ports",
-)
+# A host's own data-model variables: those the schema describes.
+HOST_VARIABLES = tuple(definition("host")["properties"])
 
 
 def plain(value):

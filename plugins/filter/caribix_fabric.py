@@ -6,12 +6,13 @@ from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
 
-from caribix.fabric import FabricError, build_fabric, load_island, switch_model, whitebox_config
+from caribix.fabric import FabricError, build_fabric, exchange_hosts_of, load_island, switch_model, whitebox_config
 from caribix.fabric_render import eos_stale_lines, render_switch
 
 
 def caribix_fabric_switch_model(
-    exchange, members, switch, switch_vars, inter_island_links=None, inventories_dir=None, vtep_addresses=None, sflow_collector=None
+    exchange, members, switch, switch_vars, inter_island_links=None, inventories_dir=None, vtep_addresses=None, sflow_collector=None,
+    exchange_hosts=None,
 ):
     """The fabric model as one switch sees it (see caribix.fabric.build_fabric).
 
@@ -19,6 +20,8 @@ def caribix_fabric_switch_model(
     switch_ports, management_ipv4). Remote islands a link of this switch
     reaches are read from ``inventories_dir`` (their members' MACs for a
     bridged link, the far switch's address for the tunnel).
+    ``exchange_hosts``: the island's own hosts on the peering LAN
+    (:func:`caribix_exchange_hosts`).
     """
     try:
         remotes = {}
@@ -38,10 +41,16 @@ def caribix_fabric_switch_model(
             vtep_addresses=dict(vtep_addresses or {}),
             partial=True,
             sflow_collector=sflow_collector or None,
+            exchange_hosts=list(exchange_hosts or []),
         )
         return switch_model(fabric, switch)
     except FabricError as error:
         raise AnsibleFilterError(f"caribix_fabric_switch_model: {error}") from error
+
+
+def caribix_exchange_hosts(hostvars, groups):
+    """The exchange's own hosts with a peering port (caribix.fabric.exchange_hosts_of)."""
+    return exchange_hosts_of(hostvars, {group: list(hosts) for group, hosts in groups.items() if group not in ("all", "ungrouped")})
 
 
 def caribix_fabric_whitebox(model, vxlan_port=4789):
@@ -70,6 +79,7 @@ class FilterModule:
     def filters(self):
         return {
             "caribix_fabric_switch_model": caribix_fabric_switch_model,
+            "caribix_exchange_hosts": caribix_exchange_hosts,
             "caribix_fabric_whitebox": caribix_fabric_whitebox,
             "caribix_fabric_render": caribix_fabric_render,
             "caribix_eos_stale_lines": caribix_eos_stale_lines,

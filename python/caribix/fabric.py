@@ -81,9 +81,12 @@ def _member_where(member: dict[str, Any], index: int) -> str:
     return f"members.yml: member #{index + 1} ({member.get('name', '?')}, AS{member.get('asn', '?')})"
 
 
-def _identity(member: dict[str, Any], where: str, lan: dict[str, Any] | None) -> dict[str, Any]:
-    """Name, ASN, MAC and addresses of a member: what a port admits."""
-    for field in ("name", "asn", "mac", "ipv4"):
+def _identity(
+    member: dict[str, Any], where: str, lan: dict[str, Any] | None, required: tuple[str, ...] = ("name", "asn", "mac", "ipv4")
+) -> dict[str, Any]:
+    """Name, ASN (none for the exchange's own hosts), MAC and addresses:
+    what a port admits."""
+    for field in required:
         if member.get(field) in (None, ""):
             _fail(where, f"field {field} is missing")
     ipv4 = str(member["ipv4"])
@@ -104,7 +107,7 @@ def _identity(member: dict[str, Any], where: str, lan: dict[str, Any] | None) ->
             _fail(where, f"ipv6 {ipv6} is outside the peering LAN {lan['ipv6']}")
     return {
         "name": str(member["name"]),
-        "asn": int(member["asn"]),
+        "asn": int(member["asn"]) if member.get("asn") is not None else None,
         "mac": normalise_mac(member["mac"], where),
         "ipv4": ipv4,
         "ipv6": ipv6,
@@ -146,8 +149,12 @@ def build_fabric(
     vtep_addresses: dict[str, str] | None = None,
     partial: bool = False,
     sflow_collector: str | None = None,
+    exchange_hosts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Build the fabric model of one island.
+
+    ``exchange_hosts`` are the exchange's own hosts on the peering LAN, as
+    :func:`exchange_hosts_of` lists them: each gets its port like a member.
 
     ``switches`` maps a switch name to its host_vars (``switch_platform``,
     ``switch_ports``, ``management_ipv4``). With ``partial`` (a role running
@@ -190,6 +197,43 @@ def build_fabric(
     seen_ports: dict[tuple[str, str], str] = {}
     seen_ipv4: dict[str, str] = {}
     seen_ipv6: dict[str, str] = {}
+    # The exchange's own hosts: a port each, and addresses no other port may use.
+    exchange_addresses: dict[str, dict[str, str | None]] = {}
+    for host in exchange_hosts or []:
+        where = f"host_vars/{host.get('name', '?')}.yml"
+        if not host.get("mac"):
+            _fail(where, "field peering_mac is missing (the MAC of the host's peering interface)")
+        if not host.get("switch") or not host.get("port"):
+            _fail(where, "fields peering_switch and peering_port are required (where the host is connected)")
+        identity = _identity(host, where, lan, required=("name", "mac", "ipv4"))
+        for value, seen, label in ((identity["mac"], seen_macs, "peering_mac"), (identity["ipv4"], seen_ipv4, "peering_ipv4"), (identity["ipv6"], seen_ipv6, "peering_ipv6")):
+            if value is None:
+                continue
+            if value in seen:
+                _fail(where, f"{label} {value} is already used by {seen[value]}")
+            seen[value] = f"host {identity['name']}"
+        exchange_addresses[identity["name"]] = {"ipv4": identity["ipv4"], "ipv6": identity["ipv6"]}
+        switch, port = str(host["switch"]), str(host["port"])
+        if switch not in model_switches:
+            if partial:
+                continue
+            _fail(where, f"peering_switch {switch!r} is not a peering switch of this island ({', '.join(model_switches) or 'none'})")
+        sw_ports = model_switches[switch]["ports"]
+        if port not in sw_ports:
+            _fail(where, f"peering_port {port!r} is not in switch_ports of {switch} ({', '.join(sw_ports)})")
+        if (switch, port) in seen_ports:
+            _fail(where, f"peering_port {switch}:{port} is already used by {seen_ports[(switch, port)]}")
+        seen_ports[(switch, port)] = f"host {identity['name']}"
+        sw_ports[port].update(
+            {
+                "role": "exchange_host",
+                "lan": lan["name"],
+                "speed": sw_ports[port]["max_speed"],
+                "description": f"CaribIX {identity['name']} ({host.get('kind', 'exchange host')})",
+                "host": identity["name"],
+                "identities": [identity],
+            }
+        )
     for index, member in enumerate(members or []):
         where = _member_where(member, index)
         identity = _identity(member, where, lan)
@@ -322,6 +366,8 @@ def build_fabric(
         "peering_lan": lan,
         "switches": model_switches,
         "inter_island_links": links,
+        # name -> {ipv4, ipv6} of the exchange's own hosts: no other port may send from them.
+        "exchange_addresses": exchange_addresses,
         # The island's sfacctd (the monitoring host's management address).
         "sflow": {"collector": sflow_collector, "port": SFLOW_PORT, "sampling_rate": SFLOW_SAMPLING_RATE} if sflow_collector else None,
     }
@@ -337,8 +383,36 @@ def switch_model(fabric: dict[str, Any], switch: str) -> dict[str, Any]:
         "peering_lan": fabric["peering_lan"],
         "switch": fabric["switches"][switch],
         "inter_island_links": [l for l in fabric["inter_island_links"] if l["local_switch"] == switch],
+        "exchange_addresses": fabric.get("exchange_addresses", {}),
         "sflow": fabric.get("sflow"),
     }
+
+
+# What an exchange host is on the peering LAN, by its inventory group.
+EXCHANGE_HOST_KINDS = {"route_servers": "route server", "monitoring": "monitoring"}
+
+
+def exchange_hosts_of(hostvars: Any, groups: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The exchange's own hosts on the peering LAN (a ``peering_ipv4`` in
+    their host_vars), from Ansible's hostvars/groups or the files alike."""
+    kinds = {host: kind for group, kind in EXCHANGE_HOST_KINDS.items() for host in groups.get(group) or []}
+    hosts = []
+    for name in sorted({host for members in groups.values() for host in members or []}):
+        values = hostvars[name] if name in hostvars else {}
+        if not values.get("peering_ipv4"):
+            continue
+        hosts.append(
+            {
+                "name": name,
+                "kind": kinds.get(name, "exchange host"),
+                "mac": values.get("peering_mac"),
+                "ipv4": values.get("peering_ipv4"),
+                "ipv6": values.get("peering_ipv6"),
+                "switch": values.get("peering_switch"),
+                "port": values.get("peering_port"),
+            }
+        )
+    return hosts
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -359,19 +433,23 @@ def load_island(inventories_dir: str | Path, island: str) -> dict[str, Any]:
     members = _load_yaml(group_vars / "members.yml").get("members", [])
     links_file = group_vars / "inter_island.yml"
     links = _load_yaml(links_file).get("inter_island_links", []) if links_file.exists() else []
-    hosts = _load_yaml(root / "hosts.yml")
-    switch_names = sorted(
-        (((hosts.get("all") or {}).get("children") or {}).get("peering_switches") or {}).get("hosts") or {}
-    )
-    switches = {}
-    for name in switch_names:
+    children = (_load_yaml(root / "hosts.yml").get("all") or {}).get("children") or {}
+    groups = {group: sorted((spec or {}).get("hosts") or {}) for group, spec in children.items()}
+    hostvars = {}
+    for name in sorted({host for hosts in groups.values() for host in hosts}):
         hv_file = root / "host_vars" / f"{name}.yml"
-        switches[name] = _load_yaml(hv_file) if hv_file.exists() else {}
-    monitoring = sorted((((hosts.get("all") or {}).get("children") or {}).get("monitoring") or {}).get("hosts") or {})
-    collector = None
-    if monitoring and (root / "host_vars" / f"{monitoring[0]}.yml").exists():
-        collector = _load_yaml(root / "host_vars" / f"{monitoring[0]}.yml").get("management_ipv4")
-    return {"exchange": exchange, "members": members, "inter_island_links": links, "switches": switches, "sflow_collector": collector}
+        hostvars[name] = _load_yaml(hv_file) if hv_file.exists() else {}
+    switches = {name: hostvars[name] for name in groups.get("peering_switches", [])}
+    monitoring = groups.get("monitoring", [])
+    collector = hostvars[monitoring[0]].get("management_ipv4") if monitoring else None
+    return {
+        "exchange": exchange,
+        "members": members,
+        "inter_island_links": links,
+        "switches": switches,
+        "sflow_collector": collector,
+        "exchange_hosts": exchange_hosts_of(hostvars, groups),
+    }
 
 
 def island_fabric(
@@ -397,6 +475,7 @@ def island_fabric(
         remote_islands=remotes,
         vtep_addresses=vtep_addresses,
         sflow_collector=data["sflow_collector"],
+        exchange_hosts=data["exchange_hosts"],
     )
 
 
@@ -426,9 +505,17 @@ DROP_REASONS = {
     "redirect": "ICMP or ICMPv6 redirect",
     "arp_spoof": "ARP whose sender MAC/IPv4 is not the port's member",
     "nd_spoof": "IPv6 ND for an address that is not the port's member's",
+    "exchange_address": "IP packet from an address of the exchange's own hosts (route servers, monitoring)",
     "multicast": "broadcast/multicast other than ARP and ND",
     "storm": "ARP/ND broadcast/multicast above the rate limit",
 }
+
+
+def foreign_exchange_addresses(model: dict[str, Any], port: dict[str, Any]) -> dict[str, list[str]]:
+    """The exchange's own addresses a port may not send from: all of them,
+    but those of the host on this port."""
+    others = [a for host, a in sorted(model.get("exchange_addresses", {}).items()) if host != port.get("host")]
+    return {"ipv4": [a["ipv4"] for a in others], "ipv6": [a["ipv6"] for a in others if a["ipv6"]]}
 
 
 def _counter(port: str, reason: str) -> str:
@@ -470,9 +557,15 @@ def whitebox_config(model: dict[str, Any], vxlan_port: int = 4789) -> dict[str, 
         if vxlan is not None:
             entry["vxlan"] = vxlan
         bridge_ports.append(entry)
-        member_label = port["member"]["name"] if port["role"] == "member" else f"inter-island {port['link']}"
+        if port["role"] == "member":
+            member_label = port["member"]["name"]
+        elif port["role"] == "exchange_host":
+            member_label = port["host"]
+        else:
+            member_label = f"inter-island {port['link']}"
         filtered.append(
             {
+                "exchange_addresses": foreign_exchange_addresses(model, port),
                 "name": name,
                 "role": port["role"],
                 "label": member_label,

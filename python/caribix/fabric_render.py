@@ -27,7 +27,7 @@ from typing import Any
 
 import jinja2
 
-from caribix.fabric import FabricError, island_fabric, islands, switch_model
+from caribix.fabric import FabricError, foreign_exchange_addresses, island_fabric, islands, switch_model
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = REPO / "roles" / "fabric_vendor" / "templates"
@@ -81,6 +81,7 @@ def render_switch(model: dict[str, Any], platform: str) -> str:
         vendor = dict(port)
         vendor["ifname"] = naming(port)
         vendor["filter_name"] = "CARIBIX-" + vendor["ifname"].upper().replace("/", "-")
+        vendor["exchange_addresses"] = foreign_exchange_addresses(model, port)
         if "speed" in port:
             vendor["speed_keyword"] = _speed_keyword(platform, int(port["speed"]))
             vendor["speed_below_max"] = int(port["speed"]) < int(port["max_speed"])

@@ -251,6 +251,10 @@ def import_members(
     document = read_document(document_path)
     exchange = island.variables["exchange"]
     switch_ports = {host: {str(p): s for p, s in (island.hosts.get(host, {}).get("switch_ports") or {}).items()} for host in island.groups.get("peering_switches", [])}
+    # Ports no member may take: the exchange's own hosts' and the inter-island links'.
+    taken = {(str(hv.get("peering_switch")), str(hv.get("peering_port"))) for hv in island.hosts.values() if hv.get("peering_port")}
+    taken |= {(str(link.get("local_switch")), str(link.get("local_port"))) for link in island.variables.get("inter_island_links") or [] if isinstance(link, dict)}
+    switch_ports = {switch: {port: speed for port, speed in ports.items() if (switch, port) not in taken} for switch, ports in switch_ports.items()}
     members, notes = members_from_document(
         document, display_path(document_path), exchange, island.variables.get("members") or [], switch_ports, assign_free_ports, switch_map
     )

@@ -15,16 +15,10 @@ The lab of an island is:
 * the peering LAN, made of cables, never of a Docker network: a veth pair
   per member, the member's ``eth1`` to the switch container's port named as
   the member's ``port`` (swpN), so every member frame crosses the switch's
-  port security (roles/fabric_whitebox); and a leg for each host with a
-  ``peering_ipv4`` (route servers, monitoring): a macvlan on the switch's
-  peering bridge, moved into the host's container as ``eth1``.
-
-Why a macvlan for the exchange's own hosts: the fabric model has no port
-for them (only members and inter-island links); a veth enslaved to the
-bridge would be detached by the fabric agent, which removes any port it
-does not know. A macvlan hangs off the bridge device itself, which the
-agent leaves alone. Their traffic is not port-filtered, which is right for
-the exchange's own hosts; every member's traffic still is.
+  port security (roles/fabric_whitebox); and likewise a veth for each host
+  with a ``peering_ipv4`` (route servers, monitoring), from the port its
+  host_vars name (``peering_switch``/``peering_port``) to its ``eth1``, with
+  its ``peering_mac``: the exchange's own hosts sit on filtered ports too.
 
 CLI (root, on the controller; ``-`` reads the inventory JSON from stdin)::
 
@@ -36,7 +30,6 @@ CLI (root, on the controller; ``-`` reads the inventory JSON from stdin)::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import ipaddress
 import json
 import re
@@ -78,6 +71,7 @@ class LabHost:
     peering_ipv4: str | None = None
     peering_ipv6: str | None = None
     peering_mac: str | None = None
+    peering_port: str | None = None
     underlay_ipv4: str | None = None
 
 
@@ -118,16 +112,6 @@ def host_container(host: str) -> str:
 
 def member_container(island: str, asn: int) -> str:
     return f"{PREFIX}-{island}-as{asn}"
-
-
-def service_mac(host: str) -> str:
-    """A stable, locally administered unicast MAC for a host's peering leg.
-
-    Stable so that members' neighbour caches stay right when a leg is
-    remade after a container restart.
-    """
-    digest = hashlib.sha256(host.encode()).digest()
-    return "02:ca:ff:" + ":".join(f"{b:02x}" for b in digest[:3])
 
 
 def member_ip_range(subnet: str, host_addresses: list[str]) -> str:
@@ -214,7 +198,11 @@ def build_lab(island: str, inventory: dict[str, Any], islands: list[str] | None 
         if hv.get("peering_ipv4"):
             host.peering_ipv4 = str(hv["peering_ipv4"])
             host.peering_ipv6 = str(hv["peering_ipv6"]) if hv.get("peering_ipv6") else None
-            host.peering_mac = service_mac(name)
+            missing = [field for field in ("peering_mac", "peering_switch", "peering_port") if not hv.get(field)]
+            if missing:
+                raise LabError(f"inventories/{island}/host_vars/{name}.yml: {', '.join(missing)} missing (the host's port on the peering switch)")
+            host.peering_mac = str(hv["peering_mac"]).lower()
+            host.peering_port = str(hv["peering_port"])
         if "peering_switches" in host.groups:
             host.underlay_ipv4 = underlay_address(island_index)
         hosts.append(host)
@@ -271,7 +259,11 @@ def newcomer(inventory: dict[str, Any]) -> dict[str, Any]:
     used_asns = {int(m["asn"]) for m in members} | {int(exchange["route_server_asn"])}
     asn = next(a for a in NEWCOMER_ASNS if a not in used_asns)
     switch_name = next(h for h, hv in hostvars.items() if "switch_ports" in hv)
-    used_ports = {m["port"] for m in members} | {link["local_port"] for link in links}
+    used_ports = (
+        {m["port"] for m in members}
+        | {link["local_port"] for link in links}
+        | {hv["peering_port"] for hv in hostvars.values() if hv.get("peering_switch") == switch_name}
+    )
     port = next((p for p in hostvars[switch_name]["switch_ports"] if p not in used_ports), None)
     if port is None:
         raise LabError(f"no free port on {switch_name} for a new member")
@@ -338,39 +330,40 @@ class Cabler:
         self.ns(pid, *argv)
         self.actions.append(why)
 
+    def cable_pair(self, spid: int, port: str, pid: int, container: str, label: str, mac: str | None = None) -> None:
+        """A veth "cable" from the switch's ``port`` to ``container``'s eth1."""
+        have_port, have_leg = self.has_link(spid, port), self.has_link(pid, PEERING_IFNAME)
+        if have_port and have_leg and (mac is None or self.leg_mac(pid) == mac):
+            return
+        # One end without the other: its container was restarted (the veth
+        # went with the old namespace). A leg of another kind (the macvlan
+        # of labs made before the exchange's hosts had ports) goes too.
+        if have_port:
+            self.act(spid, "ip", "link", "del", "dev", port, why=f"{port}: removed a dangling end")
+        if have_leg:
+            self.act(pid, "ip", "link", "del", "dev", PEERING_IFNAME, why=f"{container}: removed a dangling end")
+        self.run(
+            ["ip", "link", "add", "name", port, "netns", str(spid), "type", "veth",
+             "peer", "name", PEERING_IFNAME, "netns", str(pid)]
+        )
+        if mac is not None:
+            self.ns(pid, "ip", "link", "set", "dev", PEERING_IFNAME, "address", mac)
+        self.actions.append(f"cabled {label} {container}:{PEERING_IFNAME} <-> {port}")
+
+    def leg_mac(self, pid: int) -> str:
+        info = json.loads(self.ns(pid, "ip", "-j", "-d", "link", "show", "dev", PEERING_IFNAME).stdout)[0]
+        # A macvlan leg is never right, whatever its MAC.
+        if (info.get("linkinfo") or {}).get("info_kind") != "veth":
+            return ""
+        return str(info.get("address", ""))
+
     def cable_member(self, member: LabMember) -> None:
         spid, mpid = self.pid(member.switch_container), self.pid(member.container)
-        port, leg = self.has_link(spid, member.port), self.has_link(mpid, PEERING_IFNAME)
-        if port and leg:
-            return
-        # One end without the other: its container was restarted (the
-        # veth went with the old namespace). Remake the pair.
-        if port:
-            self.act(spid, "ip", "link", "del", "dev", member.port, why=f"{member.port}: removed a dangling end")
-        if leg:
-            self.act(mpid, "ip", "link", "del", "dev", PEERING_IFNAME, why=f"{member.container}: removed a dangling end")
-        self.run(
-            ["ip", "link", "add", "name", member.port, "netns", str(spid), "type", "veth",
-             "peer", "name", PEERING_IFNAME, "netns", str(mpid)]
-        )
-        self.actions.append(f"cabled AS{member.asn} {member.container}:{PEERING_IFNAME} <-> {member.switch}:{member.port}")
-
-    def ensure_bridge(self, spid: int) -> None:
-        # The fabric role owns the bridge (options, ports, static MACs); an
-        # empty one of the same name is made here only so the exchange's
-        # hosts can be plugged in before the switch's first deploy.
-        if not self.has_link(spid, self.lab.bridge):
-            self.act(spid, "ip", "link", "add", self.lab.bridge, "type", "bridge", why=f"bridge {self.lab.bridge} created (empty)")
-        self.ns(spid, "ip", "link", "set", "dev", self.lab.bridge, "up")
+        self.cable_pair(spid, member.port, mpid, member.container, f"AS{member.asn}")
 
     def cable_host(self, host: LabHost, spid: int) -> None:
         hpid = self.pid(host.container)
-        if not self.has_link(hpid, PEERING_IFNAME):
-            temp = f"lab{hashlib.sha256(host.name.encode()).hexdigest()[:8]}"
-            self.ns(spid, "ip", "link", "del", "dev", temp, check=False)
-            self.ns(spid, "ip", "link", "add", "link", self.lab.bridge, "name", temp, "type", "macvlan", "mode", "bridge")
-            self.ns(spid, "ip", "link", "set", "dev", temp, "address", str(host.peering_mac), "netns", str(hpid))
-            self.act(hpid, "ip", "link", "set", "dev", temp, "name", PEERING_IFNAME, why=f"{host.name}: peering leg on {self.lab.bridge}")
+        self.cable_pair(spid, str(host.peering_port), hpid, host.container, host.name, mac=str(host.peering_mac))
         self.configure_host_leg(host, hpid)
 
     def configure_host_leg(self, host: LabHost, hpid: int) -> None:
@@ -393,7 +386,6 @@ class Cabler:
             self.cable_member(member)
         switch = self.lab.group("peering_switches")[0]
         spid = self.pid(switch.container)
-        self.ensure_bridge(spid)
         for host in self.lab.hosts:
             if host.peering_ipv4:
                 self.cable_host(host, spid)

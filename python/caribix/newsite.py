@@ -31,6 +31,7 @@ legitimate IXP design, but here far likelier a copied exchange.yml).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import secrets as token
@@ -84,6 +85,14 @@ class NewSiteError(Exception):
 def host_prefix(shortname: str) -> str:
     """CaribIX-MQ -> mq: the part after the last dash, lowercased."""
     return shortname.rsplit("-", 1)[-1].lower()
+
+
+def host_mac(host: str) -> str:
+    """A stable, locally administered unicast MAC for a host's peering
+    interface: what the lab gives its containers, and a placeholder a
+    production site replaces with the NIC's own (the checklist says so)."""
+    digest = hashlib.sha256(host.encode()).digest()
+    return "02:ca:ff:" + ":".join(f"{b:02x}" for b in digest[:3])
 
 
 def site_values(args: argparse.Namespace, inventories: Path) -> dict[str, Any]:
@@ -142,6 +151,9 @@ def site_values(args: argparse.Namespace, inventories: Path) -> dict[str, Any]:
         "rs1_ipv6": host(v6, 1),
         "rs2_ipv6": host(v6, 2),
         "mon1_ipv6": host(v6, 3),
+        "rs1_mac": host_mac(f"{prefix}-rs1"),
+        "rs2_mac": host_mac(f"{prefix}-rs2"),
+        "mon1_mac": host_mac(f"{prefix}-mon1"),
         "example_ipv4": host(v4, 10),
         "example_ipv6": host(v6, 0x10),
         "mgmt_sw1": host(mgmt4, 2),
@@ -402,8 +414,14 @@ def checklist(site: NewSite) -> str:
     if values["ixf_id_guessed"]:
         steps.append(f"exchange.ixf_id {values['ixf_id']} in {target}/group_vars/all/exchange.yml is a placeholder: set the IX-F database id once the exchange is registered.")
     steps.append(
-        f"Check the hosts' addresses in {target}/host_vars/ and the switch's ports ({values['prefix']}-sw1: swp1-swp8 at 10G) against the hardware."
+        f"Check the hosts' addresses in {target}/host_vars/ and the switch's ports ({values['prefix']}-sw1: swp1-swp12 at 10G; "
+        f"swp9-swp11 hold the route servers and monitoring) against the hardware."
     )
+    if not values["lab"]:
+        steps.append(
+            f"peering_mac of {values['prefix']}-rs1, -rs2 and -mon1 in {target}/host_vars/ is a placeholder: "
+            "set the MAC of each host's peering interface (the switch admits only that MAC on its port)."
+        )
     steps.append(f"Add members to {target}/group_vars/all/members.yml (none yet; the route servers need at least one with route_server: true).")
     steps.append(f"BGP session passwords: ansible-vault edit{vault_option} {target}/group_vars/all/vault.yml")
     if values["lab"]:

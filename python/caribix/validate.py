@@ -169,6 +169,9 @@ class Validator:
         self.route_server_as_sets: list[tuple[str, str]] = []
         # mac -> member label, for the islands a bridged link joins.
         self.member_macs: dict[str, str] = {}
+        # field -> value -> holder: names, ASNs, MACs and ports unique on the
+        # island; the exchange's own hosts claim their MAC and port first.
+        self.unique_owners: dict[str, dict[Any, str]] = defaultdict(dict)
 
     # --- reporting -----------------------------------------------------------
     def error(self, file: str, subject: str, field: str, problem: str, expected: str, pending: bool = False) -> None:
@@ -353,6 +356,44 @@ class Validator:
         if "switch_ports" in shape.good():
             self.switch_ports[host] = {str(port): speed for port, speed in shape.good("switch_ports").items()}
 
+    def check_host_ports(self) -> None:
+        """The exchange's own hosts on the peering LAN (a peering_ipv4) sit
+        on switch ports of their own, filtered like a member's: the MAC and
+        the port must be there, real and nobody else's."""
+        island = self.island
+        for host in sorted(island.hosts):
+            values = island.hosts.get(host) or {}
+            if "peering_ipv4" not in values:
+                continue
+            file, subject = island.host_file(host), f"host {host}"
+            fields = {name: values.get(name) for name in ("peering_mac", "peering_switch", "peering_port")}
+            for name, value in fields.items():
+                if value is None:
+                    self.error(file, subject, name, "is missing", f"the host's {describe_field(name)} (every host with a peering_ipv4 has its own switch port)")
+            good = self.check_shape({name: value for name, value in fields.items() if value is not None}, "host", file, subject).good()
+            holder = f"host {host} ({file})"
+            if "peering_mac" in good:
+                mac = netaddr.EUI(good["peering_mac"])
+                if mac.words[0] & 1 or int(mac) == 0:
+                    self.error(file, subject, "peering_mac", f"{good['peering_mac']} is not a unicast MAC", "a unicast MAC (first octet even, not all zeros)")
+                elif good["peering_mac"] in self.unique_owners["mac"]:
+                    self.error(file, subject, "peering_mac", f"{good['peering_mac']} is also used by {self.unique_owners['mac'][good['peering_mac']]}", "a MAC address unique on the island")
+                else:
+                    self.unique_owners["mac"][good["peering_mac"]] = holder
+            if "peering_switch" not in good or "peering_port" not in good:
+                continue
+            switch, port = good["peering_switch"], str(good["peering_port"])
+            if switch not in island.groups.get("peering_switches", []):
+                self.error(file, subject, "peering_switch", f"'{switch}' is not a peering switch of this island", "one of " + (", ".join(island.groups.get("peering_switches", [])) or "(none)") + " (hosts.yml, group peering_switches)")
+            elif switch in self.switch_ports and port not in self.switch_ports[switch]:
+                self.error(file, subject, "peering_port", f"'{port}' is not a port of {switch}", f"one of the switch_ports in {island.host_file(switch)}")
+            elif (switch, port) in self.inter_island_ports:
+                self.error(file, subject, "peering_port", f"{switch} {port} carries inter-island link '{self.inter_island_ports[(switch, port)]}'", "a port of its own")
+            elif (switch, port) in self.unique_owners["port"]:
+                self.error(file, subject, "peering_port", f"{switch} {port} is also used by {self.unique_owners['port'][(switch, port)]}", "a port of its own")
+            else:
+                self.unique_owners["port"][(switch, port)] = holder
+
     # --- inter-island links --------------------------------------------------
     def check_inter_island(self) -> None:
         file = self.island.file_of("inter_island_links")
@@ -453,7 +494,7 @@ class Validator:
         speeds = self.vars.get("caribix_member_port_speeds") or []
         ceiling = self.vars.get("caribix_max_prefix_ceiling") or {}
         extra = self.vars.get("caribix_member_extra_fields") or []
-        seen: dict[str, dict[Any, str]] = defaultdict(dict)
+        seen = self.unique_owners
         for index, member in enumerate(members):
             subject = member_label(member, index)
             shape = self.check_shape(member, "member", file, subject, extra_allowed=extra)
@@ -672,6 +713,7 @@ class Validator:
         self.check_exchange()
         self.check_hosts()
         self.check_inter_island()
+        self.check_host_ports()
         self.check_members(vault_keys)
         self.check_route_server_clients()
         self.check_siblings()
@@ -821,6 +863,9 @@ def describe_field(name: str) -> str:
         "peering_ipv6": "IPv6 address on the peering LAN",
         "management_ipv4": "IPv4 address on the management LAN",
         "router_id": "BGP router id",
+        "peering_mac": "peering interface's MAC address",
+        "peering_switch": "peering switch",
+        "peering_port": "port on the peering switch",
     }.get(name, name)
 
 

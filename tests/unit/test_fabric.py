@@ -152,13 +152,14 @@ def test_whitebox_config_covers_member_and_bridged_ports():
     bridge = config["links"]["bridges"][0]
     assert bridge["name"] == "br-sxm-peering"
     names = [p["name"] for p in bridge["ports"]]
-    assert names == ["swp1", "swp2", "swp3", "swp4", "swp5", "swp6", "swp7"]
+    # Six members, the bridged trunk, the route servers and monitoring.
+    assert names == ["swp1", "swp2", "swp3", "swp4", "swp5", "swp6", "swp7", "swp9", "swp10", "swp11"]
     trunk = next(p for p in bridge["ports"] if p["name"] == "swp7")
     assert trunk["vxlan"]["id"] == 10203
     assert [s["name"] for s in config["links"]["standalone"]] == ["swp8"]
-    assert config["unused_ports"] == ["swp8"]
+    assert config["unused_ports"] == ["swp8", "swp12"]
     # Every filtered port has one counter per reason, labelled for Prometheus.
-    assert len(config["counters"]) == 7 * len(DROP_REASONS) + 1
+    assert len(config["counters"]) == 10 * len(DROP_REASONS) + 1
     assert config["counters"]["swp1_storm"] == {
         "switch": "sxm-sw1",
         "port": "swp1",
@@ -168,6 +169,48 @@ def test_whitebox_config_covers_member_and_bridged_ports():
     swp1 = next(p for p in config["filtered_ports"] if p["name"] == "swp1")
     assert swp1["arp_pairs"] == [("02:ca:00:02:00:0a", "192.0.2.74")]
     assert swp1["ipv6_hex"] == ["0x20010db8000200000000000000000010"]
+
+
+def test_the_exchange_hosts_sit_on_ports_of_their_own(gp):
+    """Route servers and monitoring: a port each from their host_vars, the
+    member rules, and their addresses usable from no other port."""
+    fabric = island_fabric(INVENTORIES, "guadeloupe")
+    ports = {p["name"]: p for p in fabric["switches"]["gp-sw1"]["ports"]}
+    assert [(p["name"], p["host"]) for p in ports.values() if p["role"] == "exchange_host"] == [
+        ("swp9", "gp-rs1"), ("swp10", "gp-rs2"), ("swp11", "gp-mon1")
+    ]
+    assert ports["swp9"]["identities"] == [
+        {"name": "gp-rs1", "asn": None, "mac": "02:ca:ff:b5:9f:29", "ipv4": "192.0.2.1", "ipv6": "2001:db8:1::1"}
+    ]
+    assert ports["swp9"]["description"] == "CaribIX gp-rs1 (route server)"
+    config = whitebox_config(switch_model(fabric, "gp-sw1"))
+    filtered = {p["name"]: p for p in config["filtered_ports"]}
+    assert filtered["swp9"]["arp_pairs"] == [("02:ca:ff:b5:9f:29", "192.0.2.1")]
+    assert config["counters"]["swp9_source_mac"]["member"] == "gp-rs1"
+    # A member may not send from any of them; a route server from the others'.
+    assert filtered["swp1"]["exchange_addresses"] == {
+        "ipv4": ["192.0.2.3", "192.0.2.1", "192.0.2.2"],
+        "ipv6": ["2001:db8:1::3", "2001:db8:1::1", "2001:db8:1::2"],
+    }
+    assert filtered["swp9"]["exchange_addresses"]["ipv4"] == ["192.0.2.3", "192.0.2.2"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda h: h.update(port="swp1"), "members.yml: member #1 (Karukera Telecom, AS64500): port gp-sw1:swp1 is already used by host gp-rs1"),
+        (lambda h: h.update(mac="02:ca:00:01:00:10"), "member #1 (Karukera Telecom, AS64500): mac 02:ca:00:01:00:10 is already used by host gp-rs1"),
+        (lambda h: h.update(port="swp99"), "host_vars/gp-rs1.yml: peering_port 'swp99' is not in switch_ports of gp-sw1"),
+        (lambda h: h.pop("mac"), "host_vars/gp-rs1.yml: field peering_mac is missing"),
+        (lambda h: h.update(ipv4="192.0.2.2"), "host_vars/gp-rs2.yml: peering_ipv4 192.0.2.2 is already used by host gp-rs1"),
+    ],
+)
+def test_a_bad_exchange_host_port_is_named(gp, change, message):
+    """The fabric's own guard (validation catches these first, by field)."""
+    change(next(h for h in gp["exchange_hosts"] if h["name"] == "gp-rs1"))
+    with pytest.raises(FabricError) as error:
+        _build(gp, exchange_hosts=gp["exchange_hosts"])
+    assert message in str(error.value)
 
 
 def test_whitebox_needs_a_tunnel_endpoint(gp):

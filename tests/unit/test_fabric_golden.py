@@ -136,7 +136,7 @@ def test_golden_removal_shows_a_member_leaving():
 def test_every_port_of_the_switch_is_reset_before_it_is_written():
     rendered = render_all()
     for name, text in rendered.items():
-        ports = 8  # every switch_ports entry of the example switches
+        ports = 12  # every switch_ports entry of the example switches
         if name.endswith(".eos.cfg"):
             assert text.count("\ndefault interface Ethernet") == ports, name
         else:

@@ -74,13 +74,6 @@ def test_a_host_in_the_members_half_is_refused():
     assert lab.member_ip_range("192.0.2.192/28", ["192.0.2.194"]) == "192.0.2.200/29"
 
 
-def test_service_macs_are_stable_unicast_and_local():
-    mac = lab.service_mac("gp-rs1")
-    assert mac == lab.service_mac("gp-rs1") != lab.service_mac("gp-rs2")
-    first = int(mac.split(":")[0], 16)
-    assert first & 1 == 0 and first & 2 == 2
-
-
 @pytest.mark.parametrize("island", ["guadeloupe", "saint-barthelemy"])
 def test_the_newcomer_is_valid_island_data(island):
     """The member-change rerun adds a member the data model accepts."""
@@ -93,10 +86,17 @@ def test_the_newcomer_is_valid_island_data(island):
     assert added["asn"] not in {m["asn"] for m in members_of(island)}
 
 
+def test_the_newcomer_takes_no_port_of_the_exchange_hosts():
+    # Saint-Martin: six members, two inter-island links, the route servers
+    # and monitoring on swp9-11; swp12 is the one free port.
+    assert lab.newcomer(inventory("saint-martin"))["members"][-1]["port"] == "swp12"
+
+
 def test_no_newcomer_without_a_free_port():
-    # Saint-Martin's eight ports: six members and two inter-island links.
+    data = inventory("saint-martin")
+    data["_meta"]["hostvars"]["sxm-sw1"]["switch_ports"].pop("swp12")
     with pytest.raises(lab.LabError, match="no free port on sxm-sw1"):
-        lab.newcomer(inventory("saint-martin"))
+        lab.newcomer(data)
 
 
 class FakeHost:
@@ -106,6 +106,8 @@ class FakeHost:
         self.links = links
         self.pids = pids
         self.commands: list[list[str]] = []
+        self.macs: dict[int, str] = {}
+        self.kinds: dict[int, str] = {}
 
     def __call__(self, argv, check=True):
         self.commands.append(argv)
@@ -118,6 +120,10 @@ class FakeHost:
                 rc = 0 if cmd[-1] in self.links[pid] else 1
             elif cmd[:3] == ["ip", "-j", "addr"]:
                 out = json.dumps([{"ifname": "eth1", "mtu": 1500, "flags": ["UP"], "addr_info": []}])
+            elif cmd[:4] == ["ip", "-j", "-d", "link"]:
+                out = json.dumps([{"ifname": "eth1", "address": self.macs.get(pid, ""), "linkinfo": {"info_kind": self.kinds.get(pid, "veth")}}])
+            elif cmd[:5] == ["ip", "link", "set", "dev", "eth1"] and cmd[5] == "address":
+                self.macs[pid] = cmd[6]
         elif argv[:3] == ["ip", "link", "add"]:
             self.links[int(argv[6])].add(argv[4])
             self.links[int(argv[-1])].add(argv[-3])
@@ -131,7 +137,7 @@ def small_lab() -> lab.Lab:
         hosts=[
             lab.LabHost("gp-sw1", "caribix-lab-gp-sw1", ["peering_switches"], "192.0.2.194"),
             lab.LabHost("gp-rs1", "caribix-lab-gp-rs1", ["route_servers"], "192.0.2.195",
-                        "192.0.2.1", "2001:db8:1::1", lab.service_mac("gp-rs1")),
+                        "192.0.2.1", "2001:db8:1::1", "02:ca:ff:b5:9f:29", "swp9"),
         ],
         members=[lab.LabMember("Karukera Telecom", 64500, "caribix-lab-guadeloupe-as64500", "gp-sw1",
                                "caribix-lab-gp-sw1", "swp1", True)],
@@ -143,21 +149,19 @@ def test_cabling_makes_each_cable_once():
     fake = FakeHost({10: set(), 20: set(), 30: set()}, pids)
     actions = lab.Cabler(small_lab(), run=fake).cable()
     veth = [c for c in fake.commands if c[:3] == ["ip", "link", "add"]]
-    assert veth == [["ip", "link", "add", "name", "swp1", "netns", "10", "type", "veth", "peer", "name", "eth1", "netns", "20"]]
+    assert veth[0] == ["ip", "link", "add", "name", "swp1", "netns", "10", "type", "veth", "peer", "name", "eth1", "netns", "20"]
+    assert len(veth) == 2
     made = [c[4:] for c in fake.commands if c[0] == "nsenter"]
-    assert ["ip", "link", "add", "br-gp-peering", "type", "bridge"] in made
-    macvlan = next(c for c in made if "macvlan" in c)
-    assert macvlan[:5] == ["ip", "link", "add", "link", "br-gp-peering"]
-    # The leg keeps its stable MAC and moves into the route server's namespace.
-    assert any(c[-4:] == ["address", lab.service_mac("gp-rs1"), "netns", "30"] for c in made)
+    # The route server is cabled like a member, to its own port, and keeps
+    # the MAC its host_vars give (the port security admits only that one).
+    assert ["ip", "link", "add", "name", "swp9", "netns", "10", "type", "veth", "peer", "name", "eth1", "netns", "30"] in veth
+    assert ["ip", "link", "set", "dev", "eth1", "address", "02:ca:ff:b5:9f:29"] in made
     assert any(c[:4] == ["ip", "addr", "replace", "192.0.2.1/26"] for c in made)
     assert any(c[:4] == ["ip", "addr", "replace", "2001:db8:1::1/64"] for c in made)
     assert actions
 
     # Second run: the fake now has every link (the rename happened in the
     # container) and the addresses; nothing but looks.
-    fake.links[30].add("eth1")
-    fake.links[10].add("br-gp-peering")
     fake.commands.clear()
     lab_again = lab.Cabler(small_lab(), run=fake)
     lab_again.configure_host_leg = lambda host, pid: None  # addresses covered above
@@ -168,11 +172,23 @@ def test_cabling_makes_each_cable_once():
 def test_a_dangling_end_is_replaced():
     """After a member container restart only the switch's end is left."""
     pids = {"caribix-lab-gp-sw1": 10, "caribix-lab-guadeloupe-as64500": 20, "caribix-lab-gp-rs1": 30}
-    fake = FakeHost({10: {"swp1", "br-gp-peering"}, 20: set(), 30: {"eth1"}}, pids)
+    fake = FakeHost({10: {"swp1", "swp9"}, 20: set(), 30: {"eth1"}}, pids)
     cabler = lab.Cabler(small_lab(), run=fake)
     cabler.cable_member(small_lab().members[0])
     assert ["nsenter", "-t", "10", "-n", "ip", "link", "del", "dev", "swp1"] in fake.commands
     assert fake.commands[-1][:3] == ["ip", "link", "add"]
+
+
+def test_a_macvlan_leg_of_an_older_lab_is_replaced_by_a_cable():
+    """Labs made before the exchange's hosts had ports gave them a macvlan."""
+    pids = {"caribix-lab-gp-sw1": 10, "caribix-lab-guadeloupe-as64500": 20, "caribix-lab-gp-rs1": 30}
+    fake = FakeHost({10: {"swp1"}, 20: {"eth1"}, 30: {"eth1"}}, pids)
+    fake.kinds[30] = "macvlan"
+    cabler = lab.Cabler(small_lab(), run=fake)
+    cabler.configure_host_leg = lambda host, pid: None
+    cabler.cable()
+    assert ["nsenter", "-t", "30", "-n", "ip", "link", "del", "dev", "eth1"] in fake.commands
+    assert ["ip", "link", "add", "name", "swp9", "netns", "10", "type", "veth", "peer", "name", "eth1", "netns", "30"] in fake.commands
 
 
 def test_a_stopped_container_is_named():

@@ -259,6 +259,53 @@ def test_the_data_plane_follows_across_the_switch():
             assert out.returncode == 0, f"AS{other.asn} -> {target} (AS{origin}): {out.stdout}{out.stderr}"
 
 
+# Sends UDP packets whose IPv4 source is an address the sender does not own
+# (a raw socket writes the header), as a spoofing member router would.
+SPOOF_SENDER = r"""
+import socket, struct, sys
+source, target = sys.argv[1], sys.argv[2]
+payload = b"caribix spoofed source"
+udp = struct.pack("!HHHH", 40000, 9, 8 + len(payload), 0) + payload
+header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                     socket.inet_aton(source), socket.inet_aton(target))
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for _ in range(5):
+    raw.sendto(header + udp, (target, 0))
+"""
+
+
+def fabric_counter(name: str) -> int:
+    switch = plan().group("peering_switches")[0]
+    data = json.loads(dexec(switch.container, "nft", "-j", "list", "counter", "bridge", "caribix_fabric", name))
+    return next(item["counter"]["packets"] for item in data["nftables"] if "counter" in item)
+
+
+def test_the_exchange_hosts_sit_on_filtered_ports_and_their_addresses_are_theirs():
+    """The route servers and monitoring reach the peering LAN through switch
+    ports of their own (host_vars peering_port), under the port security a
+    member's port has; no member may send from their addresses."""
+    switch = plan().group("peering_switches")[0]
+    nft = dexec(switch.container, "nft", "list", "table", "bridge", "caribix_fabric")
+    hosts = [h for h in plan().hosts if h.peering_ipv4]
+    assert len(hosts) == 3
+    for host in hosts:
+        assert f'"{host.peering_port}" : jump port_{host.peering_port}' in nft, host.name
+        assert f'ether saddr != {host.peering_mac} counter name "{host.peering_port}_source_mac" drop' in nft, host.name
+        port = json.loads(dexec(switch.container, "ip", "-j", "link", "show", "dev", host.peering_port))[0]
+        assert port.get("master") == plan().bridge, f"{host.name}: {host.peering_port} is not on the peering bridge"
+        leg = json.loads(dexec(host.container, "ip", "-j", "-d", "link", "show", "dev", lab.PEERING_IFNAME))[0]
+        assert (leg["linkinfo"]["info_kind"], leg["address"]) == ("veth", host.peering_mac), host.name
+    # Their sessions run through those ports (the session tests above); a
+    # member sending from a route server's address is dropped and counted.
+    rs1 = next(h for h in hosts if "route_servers" in h.groups)
+    sender, receiver = rs_members()[:2]
+    counter = f"{sender.port}_exchange_address"
+    before = fabric_counter(counter)
+    sh("docker", "exec", sender.container, "python3", "-c", SPOOF_SENDER,
+       str(rs1.peering_ipv4), str(island_members()[receiver.asn]["ipv4"]))
+    wait_for("the spoofed packets counted at the member's port", lambda: fabric_counter(counter) - before >= 5, timeout=30, step=2)
+
+
 def backend_json(rs: lab.LabHost, path: str) -> dict:
     """The looking glass's backend API, asked from the looking-glass host (its only allowed client)
     over the backend channel: mutual TLS with the island's certificates, as the front end does."""

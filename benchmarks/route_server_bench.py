@@ -156,7 +156,7 @@ def bench(n: int, variant: str, prefixes: int, keep: Path | None, repeat: int = 
             (local / "rpki_rtr_config.local").write_text(rs.rtr_config(8282))
             (local / "header.local").write_text(rs.hook_config(100))
             raw_conf = work / "raw.conf"
-            raw_conf.write_text(raw.replace(rs._LOCAL_DIR_MARKER, str(local)))
+            raw_conf.write_text(raw.replace(rs.LOCAL_FILES_MARKER, str(local)))
             bird = birdcheck.BirdDaemon(work)
             try:
                 # Alternate the two parses and keep the fastest of each: on a

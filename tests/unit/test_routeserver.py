@@ -377,11 +377,11 @@ def test_arouteserver_runner_gives_arouteserver_own_output(tmp_path, exchange, m
     """caribix.arouteserver_run (libyaml, parsed prefixes remembered) changes no byte."""
     _build(tmp_path, exchange, members)
     program_cfg = tmp_path / "arouteserver.yml"
-    args = ["--local-files-dir", rs._LOCAL_DIR_MARKER, "--use-local-files", "header", "--use-hooks", "pre_receive_from_client"]
+    args = ["--local-files-dir", rs.LOCAL_FILES_MARKER, "--use-local-files", "header", "--use-hooks", "pre_receive_from_client"]
     rs.seed_cache(tmp_path / "cache", members, rs.load_snapshot(SNAPSHOT))
     rs.run_arouteserver(program_cfg, tmp_path / "own.conf", args, module="pierky.arouteserver.cli")
     rs.run_arouteserver(program_cfg, tmp_path / "ours.conf", args)
-    strip = rs._strip_build_timestamps
+    strip = rs.strip_build_timestamps
     assert strip((tmp_path / "ours.conf").read_text()) == strip((tmp_path / "own.conf").read_text())
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
 
-from caribix.fabric import FabricError, build_fabric, exchange_hosts_of, load_island, switch_model, whitebox_config
+from caribix.fabric import FabricError, build_fabric, exchange_hosts_of, load_island, sflow_collector_of, switch_model, whitebox_config
 from caribix.fabric_render import eos_stale_lines, render_switch
 
 
@@ -53,6 +53,11 @@ def caribix_exchange_hosts(hostvars, groups):
     return exchange_hosts_of(hostvars, {group: list(hosts) for group, hosts in groups.items() if group not in ("all", "ungrouped")})
 
 
+def caribix_sflow_collector(hostvars, groups):
+    """The island's sFlow collector address (caribix.fabric.sflow_collector_of)."""
+    return sflow_collector_of(hostvars, dict(groups))
+
+
 def caribix_fabric_whitebox(model, vxlan_port=4789):
     """Bridge state, nftables policy data and counter labels for a whitebox switch."""
     try:
@@ -80,6 +85,7 @@ class FilterModule:
         return {
             "caribix_fabric_switch_model": caribix_fabric_switch_model,
             "caribix_exchange_hosts": caribix_exchange_hosts,
+            "caribix_sflow_collector": caribix_sflow_collector,
             "caribix_fabric_whitebox": caribix_fabric_whitebox,
             "caribix_fabric_render": caribix_fabric_render,
             "caribix_eos_stale_lines": caribix_eos_stale_lines,

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from caribix import model
 
 PLATFORMS = ("linux_whitebox", "eos", "junos")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -415,39 +415,32 @@ def exchange_hosts_of(hostvars: Any, groups: dict[str, list[str]]) -> list[dict[
     return hosts
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+def sflow_collector_of(hostvars: Any, groups: dict[str, list[str]]) -> str:
+    """Where every peering switch sends sFlow: the island's sfacctd, on the
+    (first) monitoring host's management address; "" without one."""
+    monitoring = sorted(groups.get("monitoring") or [])
+    if not monitoring or monitoring[0] not in hostvars:
+        return ""
+    return str(hostvars[monitoring[0]].get("management_ipv4") or "")
 
 
 def load_island(inventories_dir: str | Path, island: str) -> dict[str, Any]:
-    """Read what the fabric needs from inventories/<island>/ (never the vault).
+    """What the fabric needs from inventories/<island>/, read by
+    caribix.model (the one reader of island files; the vault stays shut).
 
-    Switches are the hosts of the ``peering_switches`` group in hosts.yml.
+    Switches are the hosts of the ``peering_switches`` group.
     """
     root = Path(inventories_dir) / island
     if not root.is_dir():
         raise FabricError(f"inventory {root} does not exist")
-    group_vars = root / "group_vars" / "all"
-    exchange = _load_yaml(group_vars / "exchange.yml").get("exchange")
-    members = _load_yaml(group_vars / "members.yml").get("members", [])
-    links_file = group_vars / "inter_island.yml"
-    links = _load_yaml(links_file).get("inter_island_links", []) if links_file.exists() else []
-    children = (_load_yaml(root / "hosts.yml").get("all") or {}).get("children") or {}
-    groups = {group: sorted((spec or {}).get("hosts") or {}) for group, spec in children.items()}
-    hostvars = {}
-    for name in sorted({host for hosts in groups.values() for host in hosts}):
-        hv_file = root / "host_vars" / f"{name}.yml"
-        hostvars[name] = _load_yaml(hv_file) if hv_file.exists() else {}
-    switches = {name: hostvars[name] for name in groups.get("peering_switches", [])}
-    monitoring = groups.get("monitoring", [])
-    collector = hostvars[monitoring[0]].get("management_ipv4") if monitoring else None
+    data = model.load_island(root, vault_ids=[])
+    hostvars, groups = data.hosts, data.groups
     return {
-        "exchange": exchange,
-        "members": members,
-        "inter_island_links": links,
-        "switches": switches,
-        "sflow_collector": collector,
+        "exchange": data.variables.get("exchange"),
+        "members": data.variables.get("members") or [],
+        "inter_island_links": data.variables.get("inter_island_links") or [],
+        "switches": {name: hostvars.get(name, {}) for name in sorted(groups.get("peering_switches") or [])},
+        "sflow_collector": sflow_collector_of(hostvars, groups) or None,
         "exchange_hosts": exchange_hosts_of(hostvars, groups),
     }
 
@@ -525,7 +518,7 @@ def _counter(port: str, reason: str) -> str:
 def whitebox_config(model: dict[str, Any], vxlan_port: int = 4789) -> dict[str, Any]:
     """What the Linux whitebox backend needs from one switch's model.
 
-    ``links``: the desired bridge state for :mod:`caribix.fabric_linux`;
+    ``links``: the desired bridge state for the switch's agent (roles/fabric_whitebox/files/fabric_linux.py);
     ``filtered_ports``: ports the nftables policy covers, with the admitted
     identities; ``unused_ports``: switch ports in no LAN (dropped);
     ``counters``: nftables counter name -> metric labels.

@@ -26,3 +26,17 @@ def require_tool(command: str, package: str) -> str:
     if path is None:
         pytest.fail(f"{command} not found: Debian package {package} (scripts/controller-packages.txt); run scripts/bootstrap.sh")
     return path
+
+
+def host_agent(role: str, name: str):
+    """A program a role copies onto its hosts (roles/<role>/files/<name>.py,
+    standard library only), imported for its unit tests."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "roles" / role / "files" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from caribix import fabric_linux
-from caribix.fabric_linux import GROUP_FWD_MASK, plan, render_metrics
+from conftest import host_agent
+
+fabric_linux = host_agent("fabric_whitebox", "fabric_linux")
+GROUP_FWD_MASK, plan, render_metrics = fabric_linux.GROUP_FWD_MASK, fabric_linux.plan, fabric_linux.render_metrics
 
 VX7 = {"id": 10203, "local": "192.0.2.251", "remote": "192.0.2.252", "port": 4789}
 VX8 = {"id": 10102, "local": "192.0.2.251", "remote": "192.0.2.250", "port": 4789}

@@ -1,8 +1,10 @@
-"""The lab member router's interface agent (python/caribix/lab_member_link.py)."""
+"""The lab member router's interface agent (roles/lab_member_router/files/lab_member_link.py)."""
 
 from __future__ import annotations
 
-from caribix.lab_member_link import plan
+from conftest import host_agent
+
+plan = host_agent("lab_member_router", "lab_member_link").plan
 
 DESIRED = {
     "interface": "eth1",

@@ -1,4 +1,4 @@
-"""caribix.monitoring_traffic_exporter: pmacct's table -> per-member counters."""
+"""roles/monitoring/files/monitoring_traffic_exporter.py: pmacct's table -> per-member counters."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import threading
 import urllib.request
 from http.server import ThreadingHTTPServer
 
-from caribix.monitoring_traffic_exporter import load_member_macs, make_handler, parse_pmacct_json, render_metrics
+from conftest import host_agent
+
+_exporter = host_agent("monitoring", "monitoring_traffic_exporter")
+load_member_macs, make_handler = _exporter.load_member_macs, _exporter.make_handler
+parse_pmacct_json, render_metrics = _exporter.parse_pmacct_json, _exporter.render_metrics
 
 # `pmacct -s -O json` output from sfacctd 1.7.7 (Debian bookworm) after
 # the scenario's test datagrams: one JSON object per line.

@@ -33,6 +33,12 @@ if [[ "$(cat "$out/wheelhouse/.inputs" 2>/dev/null)" != "$wheel_hash" ]]; then
   mkdir -p "$out/wheelhouse"
   "$python" -m pip wheel --quiet --wheel-dir "$out/wheelhouse" -c "$repo/requirements.txt" \
     $(printf -- '-r %s ' "${wheel_lists[@]}")
+  # The looking glass hosts run Debian 13's Python 3.13: their compiled
+  # wheels (MarkupSafe) are downloaded for it too, which the role's own
+  # download then finds here (the image's pip has no index).
+  "$python" -m pip download --quiet --only-binary=:all: --no-deps --python-version 3.13 --implementation cp \
+    --abi cp313 --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+    --dest "$out/wheelhouse" -r "$here/wheelhouse-extra.txt"
   echo "$wheel_hash" >"$out/wheelhouse/.inputs"
 else
   log "wheelhouse is current"

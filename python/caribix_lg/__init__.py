@@ -7,7 +7,8 @@
   route servers of an island; filtered routes show why (``reject``).
 - ``validate``: the only way user input reaches a BIRD command.
 
-Stdlib only, except the production WSGI server (waitress) in ``serve``.
+Stdlib only, except the production WSGI server (waitress) in ``serve``
+and Jinja2, which renders the front end's pages (``templates/``).
 """
 
 __version__ = "1.0.0"

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime
-import html
+import importlib.resources
 import json
 import re
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import jinja2
 
 from . import __version__, validate
 from .cache import TTLCache
@@ -38,9 +40,33 @@ DEFAULTS = {
     "client_cert": None,
     "client_key": None,
 }
+
+
+def communities(route: dict) -> str:
+    """A route's standard and large communities as BIRD prints them."""
+    bgp = route.get("bgp", {})
+    parts = [f"({a},{b})" for a, b in bgp.get("communities", [])]
+    parts += [f"({a},{b},{c})" for a, b, c in bgp.get("large_communities", [])]
+    return " ".join(parts)
+
+
+# The pages (templates/) and the stylesheet (static/), read from the
+# package: the hosts import it from a zip.
+PAGES = jinja2.Environment(
+    loader=jinja2.PackageLoader("caribix_lg", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    # A missing value (a backend's null) shows as nothing, not "None".
+    finalize=lambda value: "" if value is None else value,
+)
+PAGES.filters["communities"] = communities
+STYLESHEET = importlib.resources.files("caribix_lg").joinpath("static/lg.css").read_bytes()
 _RS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 FAMILIES = ("ipv4", "ipv6")
 FAMILY_LABEL = {"ipv4": "IPv4", "ipv6": "IPv6"}
+PAGES.globals.update(families=FAMILIES, family_label=FAMILY_LABEL)
 
 
 def duration(since: str, now: str) -> str:
@@ -62,10 +88,6 @@ def duration(since: str, now: str) -> str:
     if hours:
         return f"{hours}h {minutes}m"
     return f"{minutes}m {seconds}s" if minutes else f"{seconds}s"
-
-
-def h(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 class BackendUnavailable(RuntimeError):
@@ -209,24 +231,16 @@ class Frontend:
         rows.sort(key=lambda row: (row["asn"] or 0, row["rs"], row["protocol"]))
         return rows
 
-    # -- HTML ------------------------------------------------------------
-    def page(
-        self, title: str, body: str, status: int = 200, query: str = ""
-    ) -> Response:
-        text = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{h(title)} - {h(self.config['title'])}</title>
-<link rel="stylesheet" href="/static/lg.css"></head>
-<body><header><a class="home" href="/">{h(self.config['title'])}</a>
-<form class="lookup" action="/lookup" method="get" role="search">
-<label for="q">Prefix, address or ASN</label>
-<input id="q" name="q" value="{h(query)}" placeholder="203.0.113.0/24 or AS64500" maxlength="64" required>
-<button type="submit">Look up</button></form></header>
-<main><h1>{h(title)}</h1>
-{body}</main>
-<footer>CaribIX looking glass {h(__version__)} - read-only view of the route servers, refreshed every {h(self.config['cache_ttl'])} s at most.</footer>
-</body></html>"""
+    # -- HTML (templates/, Jinja2 with autoescaping) ------------------------
+    def render(self, template: str, title: str, status: int = 200, query: str = "", **context) -> Response:
+        text = PAGES.get_template(template).render(
+            title=title,
+            query=query,
+            site_title=self.config["title"],
+            version=__version__,
+            cache_ttl=self.config["cache_ttl"],
+            **context,
+        )
         return Response.html(
             status,
             text,
@@ -246,143 +260,30 @@ class Frontend:
             429: "Too many requests",
             403: "Forbidden",
         }
-        return self.page(
-            titles.get(status, "Error"),
-            f'<p class="error" id="error">{h(message)}</p>',
-            status,
-        )
+        return self.render("error.html", titles.get(status, "Error"), status, message=message)
 
     @staticmethod
-    def _unavailable(answers: dict) -> str:
-        items = [
-            f"<li><strong>{h(rs)}</strong>: {h(answer)}</li>"
-            for rs, answer in answers.items()
-            if isinstance(answer, BackendUnavailable)
-        ]
-        return (
-            f'<div class="warning"><p>Some route servers did not answer:</p><ul>{"".join(items)}</ul></div>'
-            if items
-            else ""
-        )
-
-    def _state_badge(self, row) -> str:
-        up = row["state"] == "up"
-        text = row["bgp_state"] or row["state"]
-        return f'<span class="state {"up" if up else "down"}">{h(text)}</span>'
-
-    @staticmethod
-    def _duration(row) -> str:
-        if not row["duration"]:
-            return h(row["since"])
-        label = "up" if row["state"] == "up" else "down"
-        return f'{label} {h(row["duration"])}<br><small>since {h(row["since"])}</small>'
-
-    def _sessions_table(self, rows: list[dict], family: str) -> str:
-        rows = [row for row in rows if row["family"] == family]
-        if not rows:
-            return f"<p>No {FAMILY_LABEL[family]} sessions.</p>"
-        out = [
-            f'<div class="scroll"><table class="sessions" id="sessions-{family}"><thead><tr>'
-            "<th>Member</th><th>Route server</th><th>Neighbour</th><th>State</th><th>Uptime / since</th>"
-            '<th class="n">Received</th><th class="n">Accepted</th><th class="n">Filtered</th><th class="n">Exported</th>'
-            "</tr></thead><tbody>"
-        ]
-        for row in rows:
-            link = f"/neighbors/{urllib.parse.quote(row['rs'])}/{urllib.parse.quote(row['protocol'])}"
-            error = (
-                f'<br><small>{h(row["last_error"])}</small>'
-                if row["last_error"]
-                else ""
-            )
-            filtered_class = ' class="n warn"' if row["filtered"] else ' class="n"'
-            out.append(
-                f'<tr data-asn="{h(row["asn"])}" data-rs="{h(row["rs"])}">'
-                f'<td data-label="Member"><a href="{h(link)}">{h(row["member"])}</a><br><small>AS{h(row["asn"])}</small></td>'
-                f'<td data-label="Route server">{h(row["rs"])}</td>'
-                f'<td data-label="Neighbour">{h(row["neighbor_address"])}<br><small>{h(row["protocol"])}</small></td>'
-                f'<td data-label="State">{self._state_badge(row)}{error}</td>'
-                f'<td data-label="Uptime / since">{self._duration(row)}</td>'
-                f'<td data-label="Received" class="n">{h(row["received"])}</td>'
-                f'<td data-label="Accepted" class="n">{h(row["accepted"])}</td>'
-                f'<td data-label="Filtered"{filtered_class}>{h(row["filtered"])}</td>'
-                f'<td data-label="Exported" class="n">{h(row["exported"])}</td></tr>'
-            )
-        out.append("</tbody></table></div>")
-        return "".join(out)
-
-    @staticmethod
-    def _communities(route) -> str:
-        bgp = route.get("bgp", {})
-        parts = [f"({a},{b})" for a, b in bgp.get("communities", [])]
-        parts += [f"({a},{b},{c})" for a, b, c in bgp.get("large_communities", [])]
-        return " ".join(parts)
-
-    def _routes_table(
-        self, routes: list[dict], filtered: bool, table_id: str, show_rs: str = ""
-    ) -> str:
-        if not routes:
-            return f'<p id="{h(table_id)}-empty">None.</p>'
-        reason_head = "<th>Why filtered</th>" if filtered else ""
-        rs_head = "<th>Route server</th>" if show_rs else ""
-        out = [
-            f'<div class="scroll"><table class="routes" id="{h(table_id)}"><thead><tr>{rs_head}<th>Prefix</th>{reason_head}'
-            "<th>Next hop</th><th>AS path</th><th>From</th><th>Communities</th></tr></thead><tbody>"
-        ]
-        for route in routes:
-            bgp = route.get("bgp", {})
-            reason_cell = ""
-            if filtered:
-                reasons = route.get("reject_reasons") or []
-                text = (
-                    "; ".join(
-                        f'{reason["reason"]} (code {reason["code"]})'
-                        for reason in reasons
-                    )
-                    or "no reason tag"
-                )
-                keys = " ".join(reason.get("key", "other") for reason in reasons)
-                reason_cell = f'<td data-label="Why filtered" class="reason {h(keys)}">{h(text)}</td>'
-            rs_cell = (
-                f'<td data-label="Route server">{h(route.get("_rs", ""))}</td>'
-                if show_rs
-                else ""
-            )
-            out.append(
-                f'<tr>{rs_cell}<td data-label="Prefix" class="prefix">{h(route.get("network"))}</td>{reason_cell}'
-                f'<td data-label="Next hop">{h(bgp.get("next_hop") or route.get("gateway"))}</td>'
-                f'<td data-label="AS path">{h(" ".join(str(asn) for asn in bgp.get("as_path", [])))}</td>'
-                f'<td data-label="From">{h(route.get("from_protocol"))}</td>'
-                f'<td data-label="Communities"><small>{h(self._communities(route))}</small></td></tr>'
-            )
-        out.append("</tbody></table></div>")
-        return "".join(out)
+    def _down(answers: dict) -> list[tuple[str, str]]:
+        """The route servers that did not answer, and why."""
+        return [(rs, str(answer)) for rs, answer in answers.items() if isinstance(answer, BackendUnavailable)]
 
     # -- pages ---------------------------------------------------------------
     def index(self, request):
         answers = self.get_all("/protocols/bgp")
         status = self.get_all("/status")
-        rows = self.sessions(answers, status)
-        cards = []
+        servers = []
         for rs, answer in status.items():
-            if isinstance(answer, BackendUnavailable):
-                cards.append(
-                    f'<li class="rs down"><strong>{h(rs)}</strong>: unreachable</li>'
-                )
-            else:
-                info = answer.get("status", {})
-                cards.append(
-                    f'<li class="rs"><strong>{h(rs)}</strong>: BIRD {h(info.get("version"))}, router ID {h(info.get("router_id"))}, '
-                    f'last reconfigured {h(info.get("last_reconfig"))}</li>'
-                )
-        body = [
-            self._unavailable(answers),
-            f'<ul class="servers">{"".join(cards)}</ul>',
-        ]
-        for family in FAMILIES:
-            body.append(
-                f"<h2>{FAMILY_LABEL[family]} sessions</h2>{self._sessions_table(rows, family)}"
+            info = {} if isinstance(answer, BackendUnavailable) else answer.get("status", {})
+            servers.append(
+                {
+                    "name": rs,
+                    "unreachable": isinstance(answer, BackendUnavailable),
+                    **{key: info.get(key) for key in ("version", "router_id", "last_reconfig")},
+                }
             )
-        return self.page("Route-server sessions", "".join(body))
+        return self.render(
+            "index.html", "Route-server sessions", down=self._down(answers), servers=servers, rows=self.sessions(answers, status)
+        )
 
     def neighbor(self, request, rs, protocol):
         if rs not in self.route_servers:
@@ -411,112 +312,57 @@ class Frontend:
                 "asn": protocols[protocol].get("neighbor_as"),
             }
         )
-        summary = "".join(
-            self._sessions_table(rows, family)
-            for family in FAMILIES
-            if any(row["family"] == family for row in rows)
+        return self.render(
+            "neighbor.html",
+            f"{first['member']} on {rs}",
+            member=first["member"],
+            asn=first["asn"],
+            rs=rs,
+            protocol=protocol,
+            rows=rows,
+            truncated=bool(accepted.get("truncated") or filtered.get("truncated")),
+            filtered=filtered.get("routes", []),
+            accepted=accepted.get("routes", []),
         )
-        truncated = (
-            '<p class="warning">Only the first routes are shown.</p>'
-            if accepted.get("truncated") or filtered.get("truncated")
-            else ""
-        )
-        body = (
-            f'<p class="member" id="member">{h(first["member"])} (AS{h(first["asn"])}) on {h(rs)}, session {h(protocol)}</p>'
-            f"{summary}{truncated}"
-            f'<h2 id="filtered">Filtered routes ({len(filtered.get("routes", []))})</h2>'
-            f'<p class="hint">Routes the route server received from you but does not pass on, and why.</p>'
-            f'{self._routes_table(filtered.get("routes", []), True, "filtered-routes")}'
-            f'<h2 id="accepted">Accepted routes ({len(accepted.get("routes", []))})</h2>'
-            f'{self._routes_table(accepted.get("routes", []), False, "accepted-routes")}'
-        )
-        return self.page(f"{first['member']} on {rs}", body)
 
     def lookup(self, request):
         raw = request.query.get("q", "")
         kind, value = validate.lookup_query(raw)
         canonical = f"AS{value}" if kind == "asn" else str(value)
         answers = self.get_all("/lookup?" + urllib.parse.urlencode({"q": str(value)}))
-        body = [self._unavailable(answers)]
+        rows = []
         if kind == "asn":
-            rows = [
-                row
-                for row in self.sessions(
-                    self.get_all("/protocols/bgp"), self.get_all("/status")
-                )
-                if row["asn"] == value
-            ]
-            body.append(
-                f"<h2>Sessions of {h(self.member_name(value))} (AS{value})</h2>"
-            )
-            body.append(
-                "".join(self._sessions_table(rows, family) for family in FAMILIES)
-                if rows
-                else "<p>No sessions with this ASN.</p>"
-            )
+            sessions = self.sessions(self.get_all("/protocols/bgp"), self.get_all("/status"))
+            rows = [row for row in sessions if row["asn"] == value]
         accepted, filtered = [], []
         for rs, answer in answers.items():
             if isinstance(answer, BackendUnavailable):
                 continue
             accepted += [{**route, "_rs": rs} for route in answer.get("accepted", [])]
             filtered += [{**route, "_rs": rs} for route in answer.get("filtered", [])]
-        what = "originated by" if kind == "asn" else "for"
-        body.append(f"<h2>Filtered routes {what} {h(canonical)} ({len(filtered)})</h2>")
-        body.append(
-            self._routes_table(filtered, True, "lookup-filtered", show_rs="yes")
+        return self.render(
+            "lookup.html",
+            f"Lookup {canonical}",
+            query=canonical,
+            down=self._down(answers),
+            kind=kind,
+            asn=value,
+            member=self.member_name(value) if kind == "asn" else "",
+            rows=rows,
+            accepted=accepted,
+            filtered=filtered,
         )
-        body.append(f"<h2>Accepted routes {what} {h(canonical)} ({len(accepted)})</h2>")
-        body.append(
-            self._routes_table(accepted, False, "lookup-accepted", show_rs="yes")
-        )
-        return self.page(f"Lookup {canonical}", "".join(body), query=canonical)
 
     def stylesheet(self, request):
         return Response(
             200,
-            STYLESHEET.encode(),
+            STYLESHEET,
             "text/css; charset=utf-8",
             [("Cache-Control", "max-age=3600")],
         )
 
     def health(self, request):
         return Response(200, b"ok\n", "text/plain; charset=utf-8")
-
-
-STYLESHEET = """
-:root { --fg: #1b1f24; --muted: #5b6570; --line: #d8dee4; --accent: #00607a; --bad: #a4262c; --good: #1a7f37; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); }
-header { background: var(--accent); color: #fff; padding: .6rem 1rem; display: flex; flex-wrap: wrap; gap: .6rem; align-items: center; }
-header a.home { color: #fff; font-weight: 600; text-decoration: none; margin-right: auto; }
-form.lookup { display: flex; gap: .4rem; flex-wrap: wrap; align-items: center; }
-form.lookup label { position: absolute; left: -9999px; }
-form.lookup input { font-size: 1rem; padding: .35rem .5rem; min-width: 14rem; border: 0; border-radius: 4px; }
-form.lookup button { font-size: 1rem; padding: .35rem .8rem; border: 0; border-radius: 4px; background: #fff; color: var(--accent); }
-main { padding: .5rem 1rem 2rem; max-width: 80rem; margin: 0 auto; }
-h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 1.6rem; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { background: #f3f5f7; font-weight: 600; }
-td.n, th.n { text-align: right; }
-td.warn { color: var(--bad); font-weight: 600; }
-small { color: var(--muted); }
-.state { font-weight: 600; } .state.up { color: var(--good); } .state.down { color: var(--bad); }
-td.reason { color: var(--bad); font-weight: 600; }
-.prefix { font-family: ui-monospace, monospace; white-space: nowrap; }
-.warning, .error { border-left: 4px solid var(--bad); background: #fff5f5; padding: .5rem .8rem; }
-ul.servers { padding-left: 1.2rem; } li.rs.down { color: var(--bad); }
-footer { color: var(--muted); font-size: .85rem; padding: 1rem; border-top: 1px solid var(--line); }
-@media (max-width: 40rem) {
-  table, thead, tbody, tr, td { display: block; width: 100%; }
-  thead { position: absolute; left: -9999px; }
-  tr { border: 1px solid var(--line); border-radius: 6px; margin-bottom: .7rem; padding: .3rem .2rem; }
-  td { border: 0; padding: .2rem .5rem; text-align: left !important; }
-  td::before { content: attr(data-label); display: block; font-size: .75rem; color: var(--muted); }
-  form.lookup input { min-width: 0; flex: 1; }
-}
-"""
 
 
 def make_app(config: dict, fetch=None) -> App:

@@ -19,6 +19,7 @@ import testinfra
 import yaml
 
 from caribix.lab import parse_bgp_protocols
+from caribix_lg.birdparse import parse_routes
 
 SCENARIO = Path(__file__).resolve().parent.parent
 FIXTURE = yaml.safe_load((SCENARIO / "vars" / "fixture_routes.yml").read_text())["fixture_members"]
@@ -48,27 +49,30 @@ def protocols(name: str) -> dict[str, dict[str, str]]:
     return parse_bgp_protocols(birdc(name, "show protocols"))
 
 
-def routes(name: str, prefix: str, extra: str = "") -> list[dict[str, str]]:
-    """Entries of `show route <prefix> [filtered] all` as attribute dicts."""
-    out = birdc(name, f"show route {prefix} {extra} all")
-    entries: list[dict[str, str]] = []
-    for line in out.splitlines():
-        head = re.match(r"^(\S+)?\s+(unicast|blackhole|unreachable|prohibited)\s+\[(\S+)", line)
-        if head:
-            entries.append({"protocol": head.group(3)})
-            continue
-        attr = re.match(r"^\s+(BGP\.\w+|Type):\s*(.*)$", line)
-        if attr and entries:
-            entries[-1][attr.group(1)] = attr.group(2).strip()
-    return entries
+def routes(name: str, prefix: str, extra: str = "") -> list[dict]:
+    """`show route <prefix> [filtered ...] all`, read by the looking glass's
+    parser (caribix_lg.birdparse: one reader of BIRD's route output)."""
+    return parse_routes(birdc(name, f"show route {prefix} {extra} all"))
+
+
+def as_path(entry: dict) -> list[int]:
+    return entry["bgp"].get("as_path", [])
+
+
+def large_communities(entry: dict) -> list[list[int]]:
+    return entry["bgp"].get("large_communities", [])
+
+
+def communities(entry: dict) -> list[list[int]]:
+    return entry["bgp"].get("communities", [])
 
 
 def receiver_for(asn: int) -> int:
     return 64501 if asn != 64501 else 64500
 
 
-def path_of(route: dict) -> str:
-    return " ".join(str(a) for a in route["path"] * route.get("path_repeat", 1))
+def path_of(route: dict) -> list[int]:
+    return [int(a) for a in route["path"]] * route.get("path_repeat", 1)
 
 
 def cases(expect_filter):
@@ -128,13 +132,13 @@ def test_passwords_stay_out_of_the_config():
 @pytest.mark.parametrize("asn,route", list(cases(lambda e: e == "accepted")))
 def test_valid_route_reaches_other_members_transparently(asn, route):
     receiver = f"rs-member-{receiver_for(asn)}"
-    got = [e for e in routes(receiver, route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+    got = [e for e in routes(receiver, route["prefix"]) if as_path(e) == path_of(route)]
     assert len(got) == len(ROUTE_SERVERS), f"{receiver}: {route['prefix']} via both route servers: {got}"
     nh = MEMBER_ADDR[asn]["ipv4" if family(route["prefix"]) == 4 else "ipv6"]
     for entry in got:
         # The route server adds no ASN and keeps the member's next hop.
-        assert entry["BGP.next_hop"].split()[0] == nh, entry
-        assert str(RS_ASN) not in entry["BGP.as_path"].split()
+        assert entry["bgp"]["next_hop"] == nh, entry
+        assert RS_ASN not in as_path(entry)
 
 
 @pytest.mark.parametrize("asn,route", list(cases(lambda e: isinstance(e, int))))
@@ -142,26 +146,26 @@ def test_valid_route_reaches_other_members_transparently(asn, route):
 def test_invalid_route_is_kept_filtered_with_its_reason(rs, asn, route):
     sender_proto = f"AS{asn}_{1 if family(route['prefix']) == 4 else 2}"
     filtered = [
-        e for e in routes(rs, route["prefix"], f"filtered protocol {sender_proto}") if e.get("BGP.as_path") == path_of(route)
+        e for e in routes(rs, route["prefix"], f"filtered protocol {sender_proto}") if as_path(e) == path_of(route)
     ]
     assert filtered, f"{rs}: {route['prefix']} from {sender_proto} is not among the filtered routes"
-    communities = filtered[0].get("BGP.large_community", "")
+    tags = large_communities(filtered[0])
     # arouteserver's own code in 65520, the Euro-IX code in 1101.
-    assert f"({RS_ASN}, 65520, 0)" in communities, communities
-    assert f"({RS_ASN}, 65520, {route['expect']})" in communities, f"{route.get('note')}: {communities}"
-    euroix = re.findall(rf"\({RS_ASN}, 1101, (\d+)\)", communities)
-    assert euroix == ([str(route["euroix"])] if "euroix" in route else []), f"{route.get('note')}: {communities}"
+    assert [RS_ASN, 65520, 0] in tags, tags
+    assert [RS_ASN, 65520, route["expect"]] in tags, f"{route.get('note')}: {tags}"
+    euroix = [code for asn, function, code in tags if (asn, function) == (RS_ASN, 1101)]
+    assert euroix == ([int(route["euroix"])] if "euroix" in route else []), f"{route.get('note')}: {tags}"
     # 1102 is a Euro-IX function: nothing of ours there.
-    assert f"({RS_ASN}, 1102," not in communities, communities
+    assert not [tag for tag in tags if tag[:2] == [RS_ASN, 1102]], tags
 
 
 @pytest.mark.parametrize("rs", ROUTE_SERVERS)
 @pytest.mark.parametrize("prefix,state", [("198.51.100.0/24", 1), ("2001:db8:1000::/48", 2)])
 def test_accepted_route_carries_its_euroix_rpki_state(rs, prefix, state):
     """RS:1000:1 RPKI valid, RS:1000:2 unknown (Euro-IX), on the route server."""
-    got = [e for e in routes(rs, prefix) if e.get("BGP.as_path") == "64500"]
+    got = [e for e in routes(rs, prefix) if as_path(e) == [64500]]
     assert got, f"{rs}: {prefix} not accepted"
-    assert f"({RS_ASN}, 1000, {state})" in got[0].get("BGP.large_community", ""), got[0]
+    assert [RS_ASN, 1000, state] in large_communities(got[0]), got[0]
 
 
 @pytest.mark.parametrize("rs", ROUTE_SERVERS)
@@ -176,37 +180,37 @@ def test_aspa_comes_from_the_snapshot(rs):
 @pytest.mark.parametrize("asn,route", list(cases(lambda e: isinstance(e, int))))
 def test_invalid_route_is_not_exported(asn, route):
     receiver = f"rs-member-{receiver_for(asn)}"
-    leaked = [e for e in routes(receiver, route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+    leaked = [e for e in routes(receiver, route["prefix"]) if as_path(e) == path_of(route)]
     assert not leaked, f"{receiver} received {route['prefix']} ({route.get('note')}): {leaked}"
 
 
 @pytest.mark.parametrize("asn,route", list(cases(lambda e: e == "blackhole")))
 def test_blackhole_route_is_propagated_with_blackhole_and_no_export(asn, route):
     receiver = f"rs-member-{receiver_for(asn)}"
-    got = [e for e in routes(receiver, route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+    got = [e for e in routes(receiver, route["prefix"]) if as_path(e) == path_of(route)]
     assert len(got) == len(ROUTE_SERVERS), got
     for entry in got:
-        assert "(65535,666)" in entry["BGP.community"].replace(" ", ""), entry
-        assert "(65535,65281)" in entry["BGP.community"].replace(" ", ""), entry
+        assert [65535, 666] in communities(entry), entry
+        assert [65535, 65281] in communities(entry), entry
 
 
 @pytest.mark.parametrize("asn,route", list(cases(lambda e: e == "graceful_shutdown")))
 def test_graceful_shutdown_route_gets_local_pref_zero(asn, route):
     for rs in ROUTE_SERVERS:
-        got = [e for e in routes(rs, route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
-        assert got and got[0]["BGP.local_pref"] == "0", f"{rs}: {got}"
+        got = [e for e in routes(rs, route["prefix"]) if as_path(e) == path_of(route)]
+        assert got and got[0]["bgp"]["local_pref"] == 0, f"{rs}: {got}"
     receiver = f"rs-member-{receiver_for(asn)}"
-    got = [e for e in routes(receiver, route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
-    assert got and "(65535,0)" in got[0]["BGP.community"].replace(" ", ""), got
+    got = [e for e in routes(receiver, route["prefix"]) if as_path(e) == path_of(route)]
+    assert got and [65535, 0] in communities(got[0]), got
 
 
 @pytest.mark.parametrize("asn,route", list(cases(lambda e: e == "not_to_64501")))
 def test_do_not_announce_community_is_honoured(asn, route):
-    assert not [e for e in routes("rs-member-64501", route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
-    got = [e for e in routes("rs-member-64502", route["prefix"]) if e.get("BGP.as_path") == path_of(route)]
+    assert not [e for e in routes("rs-member-64501", route["prefix"]) if as_path(e) == path_of(route)]
+    got = [e for e in routes("rs-member-64502", route["prefix"]) if as_path(e) == path_of(route)]
     assert len(got) == len(ROUTE_SERVERS), "announced to the other members"
     # The control community is the route server's: scrubbed on the way out.
-    assert f"{RS_ASN}, 0," not in got[0].get("BGP.large_community", "")
+    assert not [tag for tag in large_communities(got[0]) if tag[:2] == [RS_ASN, 0]], got[0]
 
 
 def _route_stats(details: str) -> dict[str, int]:
@@ -227,7 +231,7 @@ def test_max_prefix_counts_accepted_routes_and_blocks_over_the_limit(rs):
     # The configured action (block): the session stays up.
     assert protocols(rs)["AS65536_2"]["state"] == "up"
     receiver_count = sum(
-        1 for p in announced if any(e.get("BGP.as_path") == "65536" and e["protocol"].startswith(f"rs{rs[-1]}_") for e in routes("rs-member-64501", p))
+        1 for p in announced if any(as_path(e) == [65536] and e["from_protocol"].startswith(f"rs{rs[-1]}_") for e in routes("rs-member-64501", p))
     )
     assert receiver_count == limit
 

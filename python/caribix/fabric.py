@@ -193,10 +193,35 @@ def build_fabric(
             "ports": model_ports,
         }
 
-    seen_macs: dict[str, str] = {}
+    # Who holds each MAC, address and port: one holder each on the island.
+    owners: dict[str, dict[str, str]] = {"mac": {}, "ipv4": {}, "ipv6": {}}
+    seen_macs = owners["mac"]
     seen_ports: dict[tuple[str, str], str] = {}
-    seen_ipv4: dict[str, str] = {}
-    seen_ipv6: dict[str, str] = {}
+
+    def claim_identity(identity: dict[str, Any], where: str, holder: str, prefix: str = "") -> None:
+        for key, seen in owners.items():
+            value = identity[key]
+            if value is None:
+                continue
+            if value in seen:
+                _fail(where, f"{prefix}{key} {value} is already used by {seen[value]}")
+            seen[value] = holder
+
+    def claim_port(switch: str, port: str, where: str, holder: str, fields: tuple[str, str]) -> dict[str, Any] | None:
+        """The port a member, host or link takes (None: another switch's,
+        in a partial model); ``fields`` name the data's switch and port."""
+        if switch not in model_switches:
+            if partial:
+                return None
+            _fail(where, f"{fields[0]} {switch!r} is not a peering switch of this island ({', '.join(model_switches) or 'none'})")
+        sw_ports = model_switches[switch]["ports"]
+        if port not in sw_ports:
+            _fail(where, f"{fields[1]} {port!r} is not in switch_ports of {switch} ({', '.join(sw_ports)})")
+        if (switch, port) in seen_ports:
+            _fail(where, f"{fields[1]} {switch}:{port} is already used by {seen_ports[(switch, port)]}")
+        seen_ports[(switch, port)] = holder
+        return sw_ports[port]
+
     # The exchange's own hosts: a port each, and addresses no other port may use.
     exchange_addresses: dict[str, dict[str, str | None]] = {}
     for host in exchange_hosts or []:
@@ -206,29 +231,16 @@ def build_fabric(
         if not host.get("switch") or not host.get("port"):
             _fail(where, "fields peering_switch and peering_port are required (where the host is connected)")
         identity = _identity(host, where, lan, required=("name", "mac", "ipv4"))
-        for value, seen, label in ((identity["mac"], seen_macs, "peering_mac"), (identity["ipv4"], seen_ipv4, "peering_ipv4"), (identity["ipv6"], seen_ipv6, "peering_ipv6")):
-            if value is None:
-                continue
-            if value in seen:
-                _fail(where, f"{label} {value} is already used by {seen[value]}")
-            seen[value] = f"host {identity['name']}"
+        claim_identity(identity, where, f"host {identity['name']}", prefix="peering_")
         exchange_addresses[identity["name"]] = {"ipv4": identity["ipv4"], "ipv6": identity["ipv6"]}
-        switch, port = str(host["switch"]), str(host["port"])
-        if switch not in model_switches:
-            if partial:
-                continue
-            _fail(where, f"peering_switch {switch!r} is not a peering switch of this island ({', '.join(model_switches) or 'none'})")
-        sw_ports = model_switches[switch]["ports"]
-        if port not in sw_ports:
-            _fail(where, f"peering_port {port!r} is not in switch_ports of {switch} ({', '.join(sw_ports)})")
-        if (switch, port) in seen_ports:
-            _fail(where, f"peering_port {switch}:{port} is already used by {seen_ports[(switch, port)]}")
-        seen_ports[(switch, port)] = f"host {identity['name']}"
-        sw_ports[port].update(
+        switch_port = claim_port(str(host["switch"]), str(host["port"]), where, f"host {identity['name']}", ("peering_switch", "peering_port"))
+        if switch_port is None:
+            continue
+        switch_port.update(
             {
                 "role": "exchange_host",
                 "lan": lan["name"],
-                "speed": sw_ports[port]["max_speed"],
+                "speed": switch_port["max_speed"],
                 "description": f"CaribIX {identity['name']} ({host.get('kind', 'exchange host')})",
                 "host": identity["name"],
                 "identities": [identity],
@@ -237,38 +249,19 @@ def build_fabric(
     for index, member in enumerate(members or []):
         where = _member_where(member, index)
         identity = _identity(member, where, lan)
-        for value, seen, label in (
-            (identity["mac"], seen_macs, "mac"),
-            (identity["ipv4"], seen_ipv4, "ipv4"),
-            (identity["ipv6"], seen_ipv6, "ipv6"),
-        ):
-            if value is None:
-                continue
-            if value in seen:
-                _fail(where, f"{label} {value} is already used by {seen[value]}")
-            seen[value] = identity["name"]
+        claim_identity(identity, where, f"member {identity['name']}")
         switch = member.get("switch")
         port = member.get("port")
         if not switch or not port:
             _fail(where, "fields switch and port are required (where the member is connected)")
         switch, port = str(switch), str(port)
-        if switch not in model_switches:
-            if partial:
-                continue
-            _fail(
-                where,
-                f"switch {switch!r} is not a peering switch of this island ({', '.join(model_switches) or 'none'})",
-            )
-        if (switch, port) in seen_ports:
-            _fail(where, f"port {switch}:{port} is already used by {seen_ports[(switch, port)]}")
-        seen_ports[(switch, port)] = identity["name"]
-        sw_ports = model_switches[switch]["ports"]
-        if port not in sw_ports:
-            _fail(where, f"port {port!r} is not in switch_ports of {switch} ({', '.join(sw_ports)})")
-        speed = int(member.get("speed") or sw_ports[port]["max_speed"])
-        if speed > sw_ports[port]["max_speed"]:
-            _fail(where, f"speed {speed} exceeds port {switch}:{port} maximum {sw_ports[port]['max_speed']}")
-        sw_ports[port].update(
+        switch_port = claim_port(switch, port, where, f"member {identity['name']}", ("switch", "port"))
+        if switch_port is None:
+            continue
+        speed = int(member.get("speed") or switch_port["max_speed"])
+        if speed > switch_port["max_speed"]:
+            _fail(where, f"speed {speed} exceeds port {switch}:{port} maximum {switch_port['max_speed']}")
+        switch_port.update(
             {
                 "role": "member",
                 "lan": lan["name"],
@@ -325,25 +318,15 @@ def build_fabric(
                     _fail(where, f"bridged link joins two LANs that share MAC(s) {', '.join(sorted(clash))}")
         elif bridged:
             _fail(where, f"bridged link needs the data of island {model_link['remote_island']} (its members' MACs)")
-        if local_switch not in model_switches:
-            if partial:
-                links.append(model_link)
-                continue
-            _fail(where, f"local_switch {local_switch!r} is not a peering switch of this island")
-        sw_ports = model_switches[local_switch]["ports"]
-        if local_port not in sw_ports:
-            _fail(where, f"local_port {local_port!r} is not in switch_ports of {local_switch}")
-        if (local_switch, local_port) in seen_ports:
-            _fail(
-                where,
-                f"local_port {local_switch}:{local_port} is already used by member {seen_ports[(local_switch, local_port)]}",
-            )
-        seen_ports[(local_switch, local_port)] = model_link["name"]
-        sw_ports[local_port].update(
+        switch_port = claim_port(local_switch, local_port, where, f"inter-island link {model_link['name']}", ("local_switch", "local_port"))
+        if switch_port is None:
+            links.append(model_link)
+            continue
+        switch_port.update(
             {
                 "role": "inter_island",
                 "lan": lan["name"] if bridged else None,
-                "speed": sw_ports[local_port]["max_speed"],
+                "speed": switch_port["max_speed"],
                 "description": f"{model_link['description']} ({'bridged' if bridged else 'not bridged'})",
                 "link": model_link["name"],
                 "identities": model_link["remote_members"] if bridged else [],

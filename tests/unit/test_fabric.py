@@ -81,9 +81,9 @@ def test_vtep_override_wins():
     [
         (
             lambda d: d["members"][1].update(mac=d["members"][0]["mac"]),
-            "member #2 (Basse-Terre Networks, AS64501): mac 02:ca:00:01:00:10 is already used by Karukera Telecom",
+            "member #2 (Basse-Terre Networks, AS64501): mac 02:ca:00:01:00:10 is already used by member Karukera Telecom",
         ),
-        (lambda d: d["members"][1].update(port="swp1"), "port gp-sw1:swp1 is already used by Karukera Telecom"),
+        (lambda d: d["members"][1].update(port="swp1"), "port gp-sw1:swp1 is already used by member Karukera Telecom"),
         (lambda d: d["members"][0].update(port="swp42"), "port 'swp42' is not in switch_ports of gp-sw1"),
         (lambda d: d["members"][0].update(speed=100000), "speed 100000 exceeds port gp-sw1:swp1 maximum 10000"),
         (lambda d: d["members"][0].update(switch="gp-sw9"), "switch 'gp-sw9' is not a peering switch of this island"),
@@ -96,7 +96,7 @@ def test_vtep_override_wins():
         (lambda d: d["members"][0].update(ipv6="2001:db8:2::1"), "ipv6 2001:db8:2::1 is outside the peering LAN"),
         (
             lambda d: d["members"][2].update(ipv4=d["members"][0]["ipv4"]),
-            "ipv4 192.0.2.10 is already used by Karukera Telecom",
+            "ipv4 192.0.2.10 is already used by member Karukera Telecom",
         ),
         (lambda d: d["members"][0].pop("mac"), "field mac is missing"),
         (

@@ -158,6 +158,9 @@ def test_cabling_makes_each_cable_once():
     assert ["ip", "link", "set", "dev", "eth1", "address", "02:ca:ff:b5:9f:29"] in made
     assert any(c[:4] == ["ip", "addr", "replace", "192.0.2.1/26"] for c in made)
     assert any(c[:4] == ["ip", "addr", "replace", "2001:db8:1::1/64"] for c in made)
+    # The switch's deployed fabric takes the new ports into its bridge.
+    reconcile = ["docker", "exec", "caribix-lab-gp-sw1", "systemctl", "try-reload-or-restart", "caribix-fabric.service"]
+    assert reconcile in fake.commands
     assert actions
 
     # Second run: the fake now has every link (the rename happened in the
@@ -167,6 +170,7 @@ def test_cabling_makes_each_cable_once():
     lab_again.configure_host_leg = lambda host, pid: None  # addresses covered above
     assert lab_again.cable() == []
     assert not [c for c in fake.commands if c[:3] == ["ip", "link", "add"]]
+    assert reconcile not in fake.commands
 
 
 def test_a_dangling_end_is_replaced():

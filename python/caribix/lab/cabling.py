@@ -24,6 +24,8 @@ class Cabler:
         self.lab = lab
         self.run = run
         self.actions: list[str] = []
+        # Switch ports made by this run: the switch's fabric must take them in.
+        self.new_ports: list[str] = []
 
     def pid(self, container: str) -> int:
         out = self.run(["docker", "inspect", "-f", "{{.State.Pid}}", container], check=False)
@@ -60,6 +62,7 @@ class Cabler:
         )
         if mac is not None:
             self.ns(pid, "ip", "link", "set", "dev", PEERING_IFNAME, "address", mac)
+        self.new_ports.append(port)
         self.actions.append(f"cabled {label} {container}:{PEERING_IFNAME} <-> {port}")
 
     def leg_mac(self, pid: int) -> str:
@@ -101,4 +104,14 @@ class Cabler:
         for host in self.lab.hosts:
             if host.peering_ipv4:
                 self.cable_host(host, spid)
+        if self.new_ports:
+            # A container restart remakes its cable, and the switch's new
+            # end is a bare interface: a deployed fabric takes it into the
+            # bridge (static MAC, no learning) again. A real switch keeps
+            # its port when a server restarts; only the lab needs this.
+            done = self.run(
+                ["docker", "exec", switch.container, "systemctl", "try-reload-or-restart", "caribix-fabric.service"], check=False
+            )
+            if done.returncode == 0:
+                self.actions.append(f"{switch.name}: fabric reconciled ({', '.join(self.new_ports)})")
         return self.actions

@@ -383,13 +383,9 @@ class Validator:
             if "peering_switch" not in good or "peering_port" not in good:
                 continue
             switch, port = good["peering_switch"], str(good["peering_port"])
-            if switch not in island.groups.get("peering_switches", []):
-                self.error(file, subject, "peering_switch", f"'{switch}' is not a peering switch of this island", "one of " + (", ".join(island.groups.get("peering_switches", [])) or "(none)") + " (hosts.yml, group peering_switches)")
-            elif switch in self.switch_ports and port not in self.switch_ports[switch]:
-                self.error(file, subject, "peering_port", f"'{port}' is not a port of {switch}", f"one of the switch_ports in {island.host_file(switch)}")
-            elif (switch, port) in self.inter_island_ports:
-                self.error(file, subject, "peering_port", f"{switch} {port} carries inter-island link '{self.inter_island_ports[(switch, port)]}'", "a port of its own")
-            elif (switch, port) in self.unique_owners["port"]:
+            if not self.check_switch_port(switch, port, file, subject, ("peering_switch", "peering_port"), "a port of its own"):
+                continue
+            if (switch, port) in self.unique_owners["port"]:
                 self.error(file, subject, "peering_port", f"{switch} {port} is also used by {self.unique_owners['port'][(switch, port)]}", "a port of its own")
             else:
                 self.unique_owners["port"][(switch, port)] = holder
@@ -586,18 +582,26 @@ class Validator:
 
     def check_member_port(self, good: dict[str, Any], file: str, subject: str, unique: Callable) -> None:
         switch, port = good["switch"], str(good["port"])
-        if switch not in self.island.groups.get("peering_switches", []):
-            self.error(file, subject, "switch", f"'{switch}' is not a peering switch of this island", "one of " + (", ".join(self.island.groups.get("peering_switches", [])) or "(none)") + " (hosts.yml, group peering_switches)")
-            return
+        if self.check_switch_port(switch, port, file, subject, ("switch", "port"), "a member port, not an inter-island port"):
+            unique("port", (switch, port), f"{switch} {port}")
+
+    def check_switch_port(self, switch: str, port: str, file: str, subject: str, fields: tuple[str, str], not_a_link: str) -> bool:
+        """A member's or a host's port: on a peering switch, one of its
+        switch_ports, not an inter-island link's. ``fields`` name the data's
+        switch and port fields; True when the port may be claimed."""
+        switches = self.island.groups.get("peering_switches", [])
+        if switch not in switches:
+            self.error(file, subject, fields[0], f"'{switch}' is not a peering switch of this island", "one of " + (", ".join(switches) or "(none)") + " (hosts.yml, group peering_switches)")
+            return False
         if switch not in self.switch_ports:
-            return  # the switch's own errors say why
+            return False  # the switch's own errors say why
         if port not in self.switch_ports[switch]:
-            self.error(file, subject, "port", f"'{port}' is not a port of {switch}", f"one of the switch_ports in {self.island.host_file(switch)}")
-            return
+            self.error(file, subject, fields[1], f"'{port}' is not a port of {switch}", f"one of the switch_ports in {self.island.host_file(switch)}")
+            return False
         if (switch, port) in self.inter_island_ports:
-            self.error(file, subject, "port", f"{switch} {port} carries inter-island link '{self.inter_island_ports[(switch, port)]}'", "a member port, not an inter-island port")
-            return
-        unique("port", (switch, port), f"{switch} {port}")
+            self.error(file, subject, fields[1], f"{switch} {port} carries inter-island link '{self.inter_island_ports[(switch, port)]}'", not_a_link)
+            return False
+        return True
 
     # --- addresses -----------------------------------------------------------
     def check_address_in(self, text: str, network: netaddr.IPNetwork | None, lan: str, file: str, subject: str, field: str) -> bool:

@@ -125,9 +125,13 @@ lab_py plan >"$state/plan.json"
 plan() { jq -r "$1" "$state/plan.json"; }
 network=$(plan .network)
 
-start_container() { # name hostname extra-docker-args...
-  local name=$1 hostname=$2
+start_container() { # name hostname [--image image] extra-docker-args...
+  local name=$1 hostname=$2 from=$image
   shift 2
+  if [ "${1:-}" = --image ]; then
+    from=$2
+    shift 2
+  fi
   if docker container inspect "$name" >/dev/null 2>&1; then
     [ "$(docker inspect -f '{{.State.Running}}' "$name")" = true ] || docker start "$name" >/dev/null
     return 0
@@ -142,7 +146,27 @@ start_container() { # name hostname extra-docker-args...
     --tmpfs /run:rw,exec --tmpfs /run/lock --tmpfs /tmp:rw,exec \
     --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_BROADCAST \
     --sysctl net.ipv6.conf.all.disable_ipv6=0 --sysctl net.ipv6.conf.default.disable_ipv6=0 \
-    --network "$network" "$@" "$image" >/dev/null
+    --network "$network" "$@" "$from" >/dev/null
+}
+
+# The members' routers start from the base image with their routing
+# daemon installed: a member brings a running router to the exchange, so
+# the lab's newcomer does not install BIRD during the member change
+# (lab_member_router still checks the packages). Built once per base image.
+member_router_image() {
+  local base_id tag builder
+  base_id=$(docker image inspect -f '{{.Id}}' "$image" | cut -d: -f2 | cut -c1-12)
+  tag=caribix/lab-member-router:$base_id
+  if ! docker image inspect "$tag" >/dev/null 2>&1; then
+    log "building $tag (the base image with bird2 and iproute2)"
+    builder=caribix-lab-member-router-build-$$
+    docker rm -f "$builder" >/dev/null 2>&1 || true
+    docker run --name "$builder" "$image" sh -c \
+      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bird2 iproute2 python3 >/dev/null && apt-get clean' >&2
+    docker commit --change 'CMD ["/lib/systemd/systemd"]' "$builder" "$tag" >/dev/null
+    docker rm -f "$builder" >/dev/null
+  fi
+  printf '%s\n' "$tag"
 }
 
 # What a server's installer leaves behind, done to a fresh container: sshd
@@ -198,19 +222,24 @@ if [ "$action" = up ]; then
   done < <(plan '.hosts[] | select(.underlay_ipv4) | "\(.container) \(.underlay_ipv4)"')
   # A new member's router alone does not make a first deploy.
   hosts_created=$created
+  member_image=$(member_router_image)
   if [ ! -s "$ssh_dir/id_ed25519" ]; then
     mkdir -p "$ssh_dir"
     ssh-keygen -q -t ed25519 -N '' -C "caribix-lab-deploy" -f "$ssh_dir/id_ed25519"
   fi
   deploy_user=$(jq -r '[._meta.hostvars[] | .caribix_deploy_user // empty][0] // "caribix-deploy"' "$state/inventory.json")
-  : >"$known_hosts.new"
-  while read -r container address; do
-    host_key=$(provision_ssh "$container" "$deploy_user" "$(cat "$ssh_dir/id_ed25519.pub")" </dev/null)
-    printf '%s %s\n' "$address" "$host_key" >>"$known_hosts.new"
-  done < <(plan '.hosts[] | "\(.container) \(.management_ipv4)"')
-  mv "$known_hosts.new" "$known_hosts"
+  # A member change on a lab whose hosts all existed keeps their SSH as
+  # `up` left it (a rerun of `up` repairs it).
+  if [ "$member_change" = 0 ] || [ "$hosts_created" = 1 ] || [ ! -s "$known_hosts" ]; then
+    : >"$known_hosts.new"
+    while read -r container address; do
+      host_key=$(provision_ssh "$container" "$deploy_user" "$(cat "$ssh_dir/id_ed25519.pub")" </dev/null)
+      printf '%s %s\n' "$address" "$host_key" >>"$known_hosts.new"
+    done < <(plan '.hosts[] | "\(.container) \(.management_ipv4)"')
+    mv "$known_hosts.new" "$known_hosts"
+  fi
   while read -r container; do
-    start_container "$container" "$container" --label caribix.lab.member=true
+    start_container "$container" "$container" --image "$member_image" --label caribix.lab.member=true
   done < <(plan '.members[].container')
   # A member no longer in the data loses its router (and with it its cable).
   for container in $(docker ps -a --filter "label=caribix.lab=$island" --filter label=caribix.lab.member --format '{{.Names}}'); do
@@ -239,14 +268,48 @@ check_args=()
 if [ "$action" = up ] || [ "$action" = check ]; then
   start=$SECONDS
   playbooks=${CARIBIX_LAB_PLAYBOOKS:-playbooks/site.yml}
-  [ "$member_change" = 1 ] && playbooks=playbooks/members.yml
+  routers=lab/member_routers.yml
+  if [ "$member_change" = 1 ]; then
+    playbooks=playbooks/members.yml
+    # A member change reconfigures the routers (the members' side, not
+    # CaribIX's) whose member data changed since they were configured:
+    # build/lab/<island>/routers.json holds what each was configured from.
+    changed_routers=$(jq -c --slurpfile done "$state/routers.json" \
+      '[.members[] | select(.router_fingerprint != ($done[0][.container] // "")) | .asn]' "$state/plan.json" 2>/dev/null \
+      || plan '[.members[].asn]')
+    if [ "$changed_routers" = "[]" ]; then
+      routers=
+    else
+      playbook_args+=(-e "{\"lab_member_routers_only\": $changed_routers}")
+    fi
+  fi
+  if [ "$member_change" = 1 ] && [ -n "$routers" ]; then
+    # The member configures its own router while CaribIX deploys (as a
+    # real member would): the routers' run goes beside members.yml.
+    ansible-playbook "${playbook_args[@]}" "$routers" >"$state/routers-run.log" 2>&1 &
+    routers_pid=$!
+    routers=
+  fi
   # shellcheck disable=SC2086
-  ansible-playbook "${playbook_args[@]}" "${check_args[@]}" $playbooks lab/member_routers.yml \
+  ansible-playbook "${playbook_args[@]}" "${check_args[@]}" $playbooks $routers \
     | tee "$state/last-run.log"
+  if [ -n "${routers_pid:-}" ]; then
+    wait "$routers_pid" || { cat "$state/routers-run.log"; log "the member routers' run failed (above)"; exit 1; }
+  fi
+  # Every router is now configured from the current data (not after a
+  # check, nor when --limit may have left some out).
+  if [ "$action" = up ] && [ -z "${CARIBIX_LAB_LIMIT:-}" ]; then
+    jq '[.members[] | {key: .container, value: .router_fingerprint}] | from_entries' "$state/plan.json" >"$state/routers.json"
+  fi
   took=$((SECONDS - start))
-  # Several playbooks print a recap each, with running totals: the last counts.
-  recap=$(awk '/PLAY RECAP/ {s = 0; on = 1; next} on && match($0, /changed=[0-9]+/) {s += substr($0, RSTART + 8, RLENGTH - 8)}
-    on && /^$/ {on = 0} END {print s + 0}' "$state/last-run.log")
+  # Several playbooks print a recap each, with running totals: the last
+  # of each ansible-playbook run counts.
+  recap_of() {
+    awk '/PLAY RECAP/ {s = 0; on = 1; next} on && match($0, /changed=[0-9]+/) {s += substr($0, RSTART + 8, RLENGTH - 8)}
+      on && /^$/ {on = 0} END {print s + 0}' "$1"
+  }
+  recap=$(recap_of "$state/last-run.log")
+  [ -n "${routers_pid:-}" ] && recap=$((recap + $(recap_of "$state/routers-run.log")))
   kind=rerun
   [ "$hosts_created" = 1 ] && kind=first
   [ "$action" = check ] && kind=check

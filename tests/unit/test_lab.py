@@ -9,6 +9,7 @@ end-to-end test, docs/lab.md).
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 import subprocess
@@ -273,3 +274,21 @@ def test_every_lab_agrees_on_the_tunnel_endpoints():
         switch = lab.build_lab(island, inventory(island), ISLANDS).group("peering_switches")[0]
         assert vteps[switch.name] == switch.underlay_ipv4
     assert len(set(vteps.values())) == len(ISLANDS)
+
+
+def test_a_routers_fingerprint_follows_only_its_own_member():
+    """lab.sh's member change reconfigures the routers whose fingerprint
+    changed: the member's entry or its password, not another member's."""
+    data = inventory("guadeloupe")
+    before = {m.asn: m.router_fingerprint for m in lab.build_lab("guadeloupe", data, ISLANDS).members}
+    changed = copy.deepcopy(data)
+    for hostvars in changed["_meta"]["hostvars"].values():
+        hostvars["members"][1]["max_prefix"] = {"ipv4": 99}
+        key = hostvars["members"][0].get("bgp_password_vault_key")
+        if key:
+            hostvars["vault_bgp_passwords"][key] = "rotated"
+    after = {m.asn: m.router_fingerprint for m in lab.build_lab("guadeloupe", changed, ISLANDS).members}
+    first, second = list(before)[:2]
+    assert after[second] != before[second]
+    assert (after[first] != before[first]) == bool(data["_meta"]["hostvars"]["gp-rs1"]["members"][0].get("bgp_password_vault_key"))
+    assert all(after[asn] == before[asn] for asn in list(before)[2:])

@@ -53,10 +53,19 @@ def test_validation_comes_first_and_route_servers_go_one_at_a_time():
     assert len(route_servers) == 1
     assert route_servers[0]["serial"] == 1 and route_servers[0]["any_errors_fatal"] is True
     # Only the roles' member entry points, never their full main.
-    included = [t["ansible.builtin.include_role"] for p in plays for t in p.get("tasks", [])
+    def tasks(block_list):
+        for task in block_list:
+            yield task
+            for key in ("block", "rescue", "always"):
+                yield from tasks(task.get(key, []))
+
+    included = [t["ansible.builtin.include_role"] for p in plays for t in tasks(p.get("tasks", []))
                 if "ansible.builtin.include_role" in t]
     assert {i["name"] for i in included} == {"fabric_whitebox", "route_server", "looking_glass", "monitoring"}
-    assert all(i["tasks_from"] == "members" for i in included)
+    assert all(i["tasks_from"] in ("members", "members_build") for i in included)
+    # The route servers' play deploys only: their builds ran before, beside the switch.
+    assert [t["ansible.builtin.include_role"]["tasks_from"] for t in tasks(route_servers[0]["tasks"])
+            if "ansible.builtin.include_role" in t] == ["members"]
 
 
 def test_bad_member_data_stops_the_run_before_any_host(tmp_path):

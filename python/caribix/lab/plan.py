@@ -3,7 +3,9 @@ from the island inventory (``ansible-inventory --list``)."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +52,9 @@ class LabMember:
     switch_container: str
     port: str
     route_server: bool
+    # What the member's router is configured from (lab.sh's member change
+    # reconfigures only the routers whose fingerprint changed).
+    router_fingerprint: str = ""
 
 
 @dataclass
@@ -70,6 +75,14 @@ class Lab:
 
     def group(self, group: str) -> list[LabHost]:
         return [h for h in self.hosts if group in h.groups]
+
+
+def router_fingerprint(member: dict[str, Any], any_vars: dict[str, Any], route_server_addresses: list[str]) -> str:
+    """A digest of what lab_member_router reads for this member: its entry,
+    its BGP password and the route servers' addresses."""
+    password = (any_vars.get("vault_bgp_passwords") or {}).get(member.get("bgp_password_vault_key") or "", "")
+    inputs = {"member": member, "password": str(password), "route_servers": route_server_addresses}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def host_container(host: str) -> str:
@@ -176,6 +189,9 @@ def build_lab(island: str, inventory: dict[str, Any], islands: list[str] | None 
     if len(switches) != 1:
         raise LabError(f"inventories/{island}: the lab needs exactly one peering switch, found {len(switches)}")
 
+    route_server_addresses = sorted(
+        str(address) for h in hosts if "route_servers" in h.groups for address in (h.peering_ipv4, h.peering_ipv6) if address
+    )
     members = []
     for index, member in enumerate(any_vars.get("members") or []):
         where = f"inventories/{island}/group_vars/all/members.yml: member #{index + 1} ({member.get('name', '?')})"
@@ -190,6 +206,7 @@ def build_lab(island: str, inventory: dict[str, Any], islands: list[str] | None 
                 switch_container=switches[member["switch"]],
                 port=str(member["port"]),
                 route_server=bool(member.get("route_server")),
+                router_fingerprint=router_fingerprint(member, any_vars, route_server_addresses),
             )
         )
     return Lab(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from caribix.routeserver import __doc__ as PACKAGE_DOC
 from caribix.routeserver.builder import build
+from caribix.routeserver.clients import rs_members, secret_file_name
 from caribix.routeserver.policy import RouteServerBuildError
 
 
@@ -47,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
                 "warnings": result.warnings,
                 "snapshot_metrics": result.snapshot_metrics,
                 "limit_metrics": result.limit_metrics,
+                # The files the role writes from the vault, named here only
+                # (the passwords never reach this program).
+                "secret_files": [
+                    {"file": secret_file_name(member), "vault_key": member["bgp_password_vault_key"]}
+                    for member in rs_members(data["members"])
+                    if member.get("bgp_password_vault_key")
+                ],
                 "timings": result.timings,
             }
         )

@@ -1,0 +1,173 @@
+#!/usr/bin/python
+# Write the small files of one service in one module run, instead of one
+# copy task (two or three round trips to the host) per file: the member
+# path and a no-op rerun pay per module run (docs/performance.md).
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: caribix_files
+short_description: Write several small files of one service in one module run
+description:
+  - Writes each file whose content differs, atomically (a temporary file in
+    the same directory, then a rename), and sets its owner, group and mode.
+  - Optionally removes the files of a directory that match a pattern and are
+    not in the list (the files of members that left).
+  - Supports check mode and diff (one diff per file). Use no_log on a task
+    whose files hold secrets.
+options:
+  files:
+    description: The files, each a path and its full content.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: Absolute path; its directory must exist., type: path, required: true}
+      content: {description: The file's whole content., type: str, required: true}
+      owner: {description: Owner (default the module's owner)., type: str}
+      group: {description: Group (default the module's group)., type: str}
+      mode: {description: Mode (default the module's mode)., type: raw}
+  owner: {description: Default owner of the files., type: str}
+  group: {description: Default group of the files., type: str}
+  mode: {description: Default mode of the files., type: raw}
+  prune_dir:
+    description: Remove the regular files of this directory that match prune_patterns and are not in files.
+    type: path
+  prune_patterns:
+    description: Shell patterns of the file names prune_dir may lose.
+    type: list
+    elements: str
+    default: ["*"]
+  prune_keep:
+    description: Files of prune_dir kept besides those in files (a second task can prune what a first one wrote).
+    type: list
+    elements: path
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Write the scrape targets
+  caribix_files:
+    files:
+      - {path: /etc/prometheus/file_sd/node.json, content: "{{ targets.node | to_nice_json }}\n"}
+      - {path: /etc/prometheus/file_sd/bird.json, content: "{{ targets.bird | to_nice_json }}\n"}
+    owner: root
+    group: root
+    mode: "0644"
+"""
+
+RETURN = r"""
+written:
+  description: The files whose content or attributes changed (or would change, in check mode).
+  type: list
+  returned: always
+removed:
+  description: The files removed by prune_dir (or that would be removed).
+  type: list
+  returned: always
+"""
+
+import fnmatch
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_text
+
+
+def read(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_one(module, item):
+    path = item["path"]
+    owner = item.get("owner") or module.params["owner"]
+    group = item.get("group") or module.params["group"]
+    mode = item.get("mode") if item.get("mode") is not None else module.params["mode"]
+    wanted = to_bytes(item["content"], errors="surrogate_or_strict")
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory) and not module.check_mode:
+        module.fail_json(msg=f"{path}: directory {directory} does not exist")
+    current = read(path)
+    diff = None
+    changed = current != wanted
+    if changed:
+        diff = {
+            "before_header": path, "after_header": path,
+            "before": to_text(current or b"", errors="surrogate_or_replace"),
+            "after": to_text(wanted, errors="surrogate_or_replace"),
+        }
+        if not module.check_mode:
+            handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+            with os.fdopen(handle, "wb") as out:
+                out.write(wanted)
+            module.atomic_move(temporary, path)
+    # A file that check mode did not write has no attributes to compare yet.
+    if os.path.exists(path):
+        changed = module.set_fs_attributes_if_different(
+            module.load_file_common_arguments({"owner": owner, "group": group, "mode": mode}, path=path), changed)
+    return changed, diff
+
+
+def prune(module, wanted_paths):
+    directory = module.params["prune_dir"]
+    removed = []
+    if not directory or not os.path.isdir(directory):
+        return removed, []
+    diffs = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if path in wanted_paths or not os.path.isfile(path) or os.path.islink(path):
+            continue
+        if not any(fnmatch.fnmatch(name, pattern) for pattern in module.params["prune_patterns"]):
+            continue
+        removed.append(path)
+        diffs.append({"before_header": path, "after_header": path, "before": "state: present\n", "after": "state: absent\n"})
+        if not module.check_mode:
+            os.unlink(path)
+    return removed, diffs
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "files": {
+                "type": "list", "elements": "dict", "default": [],
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "content": {"type": "str", "required": True},
+                    "owner": {"type": "str"},
+                    "group": {"type": "str"},
+                    "mode": {"type": "raw"},
+                },
+            },
+            "owner": {"type": "str"},
+            "group": {"type": "str"},
+            "mode": {"type": "raw"},
+            "prune_dir": {"type": "path"},
+            "prune_patterns": {"type": "list", "elements": "str", "default": ["*"]},
+            "prune_keep": {"type": "list", "elements": "path", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    written, diffs = [], []
+    paths = [item["path"] for item in module.params["files"]]
+    duplicates = sorted({path for path in paths if paths.count(path) > 1})
+    if duplicates:
+        module.fail_json(msg=f"the same file is listed twice: {', '.join(duplicates)}")
+    for item in module.params["files"]:
+        changed, diff = write_one(module, item)
+        if changed:
+            written.append(item["path"])
+        if diff:
+            diffs.append(diff)
+    removed, removed_diffs = prune(module, set(paths) | set(module.params["prune_keep"]))
+    module.exit_json(changed=bool(written or removed), written=written, removed=removed, diff=diffs + removed_diffs)
+
+
+if __name__ == "__main__":
+    main()

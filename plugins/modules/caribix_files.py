@@ -27,6 +27,11 @@ options:
       owner: {description: Owner (default the module's owner)., type: str}
       group: {description: Group (default the module's group)., type: str}
       mode: {description: Mode (default the module's mode)., type: raw}
+      validate:
+        description:
+          - A command that checks the new content before it replaces the file (%s is the new file);
+            a failure changes nothing. Not run in check mode.
+        type: str
   owner: {description: Default owner of the files., type: str}
   group: {description: Default group of the files., type: str}
   mode: {description: Default mode of the files., type: raw}
@@ -69,6 +74,7 @@ removed:
 
 import fnmatch
 import os
+import shlex
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -105,6 +111,15 @@ def write_one(module, item):
             handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
             with os.fdopen(handle, "wb") as out:
                 out.write(wanted)
+            if item.get("validate"):
+                if "%s" not in item["validate"]:
+                    os.unlink(temporary)
+                    module.fail_json(msg=f"{path}: validate must contain %s (the new file)")
+                rc, out, err = module.run_command(shlex.split(item["validate"] % shlex.quote(temporary)))
+                if rc != 0:
+                    os.unlink(temporary)
+                    module.fail_json(msg=f"{path}: the new content failed validation ({item['validate']}): {err or out}",
+                                     rc=rc, stdout=out, stderr=err)
             module.atomic_move(temporary, path)
     # A file that check mode did not write has no attributes to compare yet.
     if os.path.exists(path):
@@ -143,6 +158,7 @@ def main():
                     "owner": {"type": "str"},
                     "group": {"type": "str"},
                     "mode": {"type": "raw"},
+                    "validate": {"type": "str"},
                 },
             },
             "owner": {"type": "str"},

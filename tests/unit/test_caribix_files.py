@@ -64,3 +64,22 @@ def test_prune_keep_spares_the_files_another_task_wrote(tmp_path):
     (tmp_path / "gone.conf").write_text("y\n")
     result = run(tmp_path, [], keep=[str(tmp_path / "kept.conf")])
     assert result["removed"] == [str(tmp_path / "gone.conf")] and (tmp_path / "kept.conf").exists()
+
+
+def test_content_that_fails_validation_changes_nothing(tmp_path):
+    target = tmp_path / "policy.conf"
+    good = {"path": str(target), "content": "good\n", "validate": "grep -q good %s"}
+    run(tmp_path, [good])
+    assert target.read_text() == "good\n"
+    playbook = tmp_path / "play.yml"
+    bad = {**good, "content": "bad\n"}
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
+                                     "tasks": [{"caribix_files": {"files": [bad]}}]}]))
+    done = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+         str(playbook)],
+        cwd=ROOT, env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode != 0 and "failed validation (grep -q good %s)" in done.stdout
+    assert target.read_text() == "good\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["play.yml", "policy.conf", "result.json"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
 
 from conftest import host_agent
 
@@ -162,3 +164,63 @@ def test_metrics_command_writes_the_file_atomically(tmp_path, monkeypatch):
     assert 'reason="dhcp"} 7' in out.read_text()
     # No temporary file left behind for node_exporter to trip over.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["caribix_fabric.prom", "counters.json"]
+
+
+class FakeSwitch:
+    """subprocess.run for `sync`: the nft table is loaded or not, and every
+    command is recorded; the bridge converges once the plan has run."""
+
+    def __init__(self, table_loaded: bool, converged_after_apply: bool = True):
+        self.table_loaded, self.ran, self.applied = table_loaded, [], False
+        self.converged_after_apply = converged_after_apply
+
+    def run(self, argv, **_kwargs):
+        self.ran.append(" ".join(argv))
+        if argv[:3] == ["nft", "list", "table"]:
+            return subprocess.CompletedProcess(argv, 0 if self.table_loaded else 1)
+        if argv[0] in ("ip", "bridge"):
+            self.applied = True
+        return subprocess.CompletedProcess(argv, 0)
+
+    def state(self):
+        state = converged()
+        if not (self.applied and self.converged_after_apply):
+            next(l for l in state["links"] if l["ifname"] == "swp1")["linkinfo"]["info_slave_data"]["learning"] = True
+        return state
+
+
+def sync(monkeypatch, capsys, switch: FakeSwitch, *args: str) -> tuple[int, dict]:
+    monkeypatch.setattr(fabric_linux.subprocess, "run", switch.run)
+    monkeypatch.setattr(fabric_linux, "current_state", switch.state)
+    # The desired state is read from a file: this one.
+    monkeypatch.setattr(fabric_linux, "open", lambda *_a, **_k: io.StringIO(json.dumps(DESIRED)), raising=False)
+    rc = fabric_linux.main(["sync", "/etc/caribix/fabric/links.json", "--policy", "/etc/caribix/fabric/policy.nft", *args])
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def test_sync_loads_a_missing_policy_first_then_repairs_the_bridge(monkeypatch, capsys):
+    switch = FakeSwitch(table_loaded=False)
+    rc, report = sync(monkeypatch, capsys, switch)
+    assert rc == 0 and report["changed"] and report["policy_loaded"] and not report["table_was_loaded"]
+    assert report["commands"] == ["bridge link set dev swp1 learning off flood off mcast_flood on"]
+    assert switch.ran.index("nft -f /etc/caribix/fabric/policy.nft") < switch.ran.index(report["commands"][0])
+
+
+def test_sync_on_a_converged_switch_changes_nothing(monkeypatch, capsys):
+    switch = FakeSwitch(table_loaded=True)
+    switch.applied = True
+    rc, report = sync(monkeypatch, capsys, switch)
+    assert rc == 0 and not report["changed"] and report["commands"] == []
+    assert not any(c.startswith("nft -f") for c in switch.ran)
+
+
+def test_sync_dry_run_reports_and_changes_nothing(monkeypatch, capsys):
+    switch = FakeSwitch(table_loaded=True)
+    rc, report = sync(monkeypatch, capsys, switch, "--load-policy", "--dry-run")
+    assert rc == 0 and report["changed"] and report["policy_loaded"] and len(report["commands"]) == 1
+    assert [c for c in switch.ran if not c.startswith("nft list")] == []
+
+
+def test_sync_fails_when_the_bridge_still_differs(monkeypatch, capsys):
+    rc, report = sync(monkeypatch, capsys, FakeSwitch(table_loaded=True, converged_after_apply=False))
+    assert rc == 1 and "still differs after apply" in report["error"]

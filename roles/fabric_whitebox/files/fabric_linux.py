@@ -10,7 +10,10 @@ same code.
 model) into ``ip``/``bridge`` commands: only the commands that change
 something, so running it twice does nothing the second time, and
 ``plan`` prints them without running (Ansible's check mode and its
-idempotence both rest on that). ``metrics`` turns nftables' named counters
+idempotence both rest on that). ``sync`` is what the role runs: the
+port-security policy loaded when asked to or when its table is missing,
+then ``apply``, and one JSON line saying what it did (``--dry-run``: what
+it would do). ``metrics`` turns nftables' named counters
 into node_exporter textfile metrics.
 
 Desired state::
@@ -244,12 +247,39 @@ def write_atomically(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def sync(desired: dict[str, Any], policy: str, table: str, load_policy: bool, dry_run: bool) -> int:
+    """Policy first (a port never forwards before its filter is in place),
+    then the bridge; one JSON report on stdout."""
+    table_loaded = subprocess.run(["nft", "list", "table", "bridge", table], capture_output=True).returncode == 0
+    report: dict[str, Any] = {"policy_loaded": load_policy or not table_loaded, "table_was_loaded": table_loaded}
+    if report["policy_loaded"] and not dry_run:
+        subprocess.run(["nft", "-f", policy], check=True)
+    commands, warnings = plan(desired, current_state())
+    report["commands"] = [" ".join(c) for c in commands]
+    report["warnings"] = warnings
+    report["changed"] = report["policy_loaded"] or bool(commands)
+    if not dry_run:
+        for command in commands:
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        leftover, _ = plan(desired, current_state())
+        if leftover:
+            report["error"] = "still differs after apply: " + "; ".join(" ".join(c) for c in leftover)
+    print(json.dumps(report))
+    return 1 if "error" in report else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("plan", "apply"):
         cmd = sub.add_parser(name, help=f"{name} the bridge/port/FDB state")
         cmd.add_argument("desired", help="desired state JSON")
+    syn = sub.add_parser("sync", help="load the policy if needed, then apply; JSON report")
+    syn.add_argument("desired", help="desired state JSON")
+    syn.add_argument("--policy", required=True, help="the nftables port-security policy file")
+    syn.add_argument("--table", default="caribix_fabric")
+    syn.add_argument("--load-policy", action="store_true", help="load the policy even if its table is loaded")
+    syn.add_argument("--dry-run", action="store_true", help="change nothing: report what would be done")
     met = sub.add_parser("metrics", help="export nftables counters for node_exporter")
     met.add_argument("counter_map", help="JSON: counter name -> {switch, port, member, reason}")
     met.add_argument("output", help="the .prom file to write")
@@ -268,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with open(args.desired, encoding="utf-8") as handle:
         desired = json.load(handle)
+    if args.command == "sync":
+        return sync(desired, args.policy, args.table, args.load_policy, args.dry_run)
     commands, warnings = plan(desired, current_state())
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)

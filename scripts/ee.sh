@@ -18,7 +18,7 @@ cd "$repo"
 stamp_file=images/ee/inputs.sha256
 
 # What goes into the image: its recipe, the pins, the caribix package.
-image_inputs=(execution-environment.yml images/ee requirements.txt requirements.yml pyproject.toml python)
+image_inputs=(execution-environment.yml images/ee requirements.txt requirements.yml pyproject.toml python roles/looking_glass/files/caribix_lg)
 # What the CI decision covers: the image, plus what tests it. The
 # stamp file itself is left out (it records this hash).
 verified_inputs=("${image_inputs[@]}" scripts/ee.sh tests/ee awx)

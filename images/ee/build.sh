@@ -4,7 +4,8 @@
 #   1. the base image caribix-ee-base (Debian 12 + Python 3.11) with
 #      mmdebstrap + docker import, as images/base/ does: no registry;
 #   2. the wheelhouse, on the controller (the image cannot reach PyPI),
-#      and the caribix wheel from python/;
+#      and the caribix wheel from python/ (with the looking glass, from
+#      roles/looking_glass/files/caribix_lg);
 #   3. ansible-builder build from execution-environment.yml.
 # Usage: images/ee/build.sh IMAGE_TAG   (e.g. caribix-ee:<inputs hash>)
 set -euo pipefail
@@ -44,11 +45,12 @@ else
   log "wheelhouse is current"
 fi
 
-# The caribix package, from a copy of the tracked sources (setuptools would
+# The caribix package (python/ and the looking glass application in its
+# role, see pyproject.toml), from a copy of the tracked sources (setuptools would
 # otherwise write build/lib and egg-info into the working tree).
 rm -rf "$out/caribix" "$out/caribix-src"
 mkdir -p "$out/caribix" "$out/caribix-src"
-(cd "$repo" && git ls-files -co --exclude-standard -- pyproject.toml python | tar -cf - -T -) |
+(cd "$repo" && git ls-files -co --exclude-standard -- pyproject.toml python roles/looking_glass/files/caribix_lg | tar -cf - -T -) |
   tar -xf - -C "$out/caribix-src"
 "$python" -m pip wheel --quiet --no-deps --wheel-dir "$out/caribix" "$out/caribix-src"
 rm -rf "$out/caribix-src"

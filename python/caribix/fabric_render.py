@@ -28,6 +28,7 @@ from typing import Any
 import jinja2
 
 from caribix.fabric import FabricError, foreign_exchange_addresses, island_fabric, islands, switch_model
+from caribix.textrender import text_environment
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = REPO / "roles" / "fabric_vendor" / "templates"
@@ -59,14 +60,7 @@ def _speed_keyword(platform: str, speed: int) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    env = text_environment(TEMPLATE_DIR)
     env.filters["eos_mac"] = eos_mac
     return env
 

@@ -40,7 +40,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import netaddr
 import yaml
 
@@ -56,6 +55,7 @@ from caribix.model import (
     vault_secrets,
 )
 from caribix.routeserver import refresh_command
+from caribix.textrender import text_environment
 from caribix.validate import (
     MONITORING_PLACEHOLDERS,
     MONITORING_SECRETS,
@@ -313,13 +313,7 @@ def monitoring_vault_text(values: dict[str, Any], vault: Any, identity: VaultIde
 def render_site(template: Path, target: Path, values: dict[str, Any], identity: VaultIdentity) -> None:
     """Render every *.j2 of the template into ``target`` and write the
     encrypted BGP vault (empty) and monitoring vault."""
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    environment = text_environment(template)
     for source in sorted(template.rglob("*.j2")):
         relative = source.relative_to(template)
         destination = target / str(relative)[: -len(".j2")].replace("PREFIX", values["prefix"])

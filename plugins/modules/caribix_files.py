@@ -32,6 +32,10 @@ options:
           - A command that checks the new content before it replaces the file (%s is the new file);
             a failure changes nothing. Not run in check mode.
         type: str
+      diff:
+        description: Whether --diff shows this file's content (false for a large file; a one-line note instead).
+        type: bool
+        default: true
   owner: {description: Default owner of the files., type: str}
   group: {description: Default group of the files., type: str}
   mode: {description: Default mode of the files., type: raw}
@@ -101,7 +105,10 @@ def write_one(module, item):
     current = read(path)
     diff = None
     changed = current != wanted
-    if changed:
+    if changed and not item.get("diff", True):
+        diff = {"before_header": path, "after_header": path,
+                "before": "", "after": f"(content not shown: {len(wanted)} bytes)\n"}
+    elif changed:
         diff = {
             "before_header": path, "after_header": path,
             "before": to_text(current or b"", errors="surrogate_or_replace"),
@@ -159,6 +166,7 @@ def main():
                     "group": {"type": "str"},
                     "mode": {"type": "raw"},
                     "validate": {"type": "str"},
+                    "diff": {"type": "bool", "default": True},
                 },
             },
             "owner": {"type": "str"},

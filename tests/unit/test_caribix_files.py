@@ -83,3 +83,12 @@ def test_content_that_fails_validation_changes_nothing(tmp_path):
     assert done.returncode != 0 and "failed validation (grep -q good %s)" in done.stdout
     assert target.read_text() == "good\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["play.yml", "policy.conf", "result.json"]
+
+
+def test_a_file_can_keep_its_content_out_of_the_diff(tmp_path):
+    files = [{"path": str(tmp_path / "big.conf"), "content": "secret-ish\n" * 3, "diff": False},
+             {"path": str(tmp_path / "small.conf"), "content": "shown\n"}]
+    result = run(tmp_path, files, "--check", "--diff")
+    shown = {d["after_header"]: d["after"] for d in result["diff"]}
+    assert shown[str(tmp_path / "small.conf")] == "shown\n"
+    assert shown[str(tmp_path / "big.conf")] == "(content not shown: 33 bytes)\n"

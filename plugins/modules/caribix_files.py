@@ -105,15 +105,16 @@ def write_one(module, item):
     current = read(path)
     diff = None
     changed = current != wanted
-    if changed and not item.get("diff", True):
-        diff = {"before_header": path, "after_header": path,
-                "before": "", "after": f"(content not shown: {len(wanted)} bytes)\n"}
-    elif changed:
-        diff = {
-            "before_header": path, "after_header": path,
-            "before": to_text(current or b"", errors="surrogate_or_replace"),
-            "after": to_text(wanted, errors="surrogate_or_replace"),
-        }
+    if changed:
+        if item.get("diff", True):
+            diff = {
+                "before_header": path, "after_header": path,
+                "before": to_text(current or b"", errors="surrogate_or_replace"),
+                "after": to_text(wanted, errors="surrogate_or_replace"),
+            }
+        else:
+            diff = {"before_header": path, "after_header": path,
+                    "before": "", "after": f"(content not shown: {len(wanted)} bytes)\n"}
         if not module.check_mode:
             handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
             with os.fdopen(handle, "wb") as out:

@@ -92,3 +92,5 @@ def test_a_file_can_keep_its_content_out_of_the_diff(tmp_path):
     shown = {d["after_header"]: d["after"] for d in result["diff"]}
     assert shown[str(tmp_path / "small.conf")] == "shown\n"
     assert shown[str(tmp_path / "big.conf")] == "(content not shown: 33 bytes)\n"
+    run(tmp_path, files)
+    assert (tmp_path / "big.conf").read_text() == "secret-ish\n" * 3

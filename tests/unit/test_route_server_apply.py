@@ -116,3 +116,11 @@ def test_install_replaces_the_file_whole(files, tmp_path):
     agent.install(str(candidate), str(live))
     assert live.read_text() == "new\n" and oct(live.stat().st_mode & 0o777) == "0o640"
     assert not (tmp_path / "bird.conf.new").exists()
+
+
+def test_a_missing_candidate_is_an_error_that_touches_nothing(files):
+    candidate, live, previous = files
+    candidate.unlink()
+    bird = FakeBird()
+    code, report = agent.apply(str(candidate), str(live), str(previous), 2, bird, copy)
+    assert code == 1 and "nothing was staged" in report["message"] and bird.calls == []

@@ -91,6 +91,9 @@ def install(source: str, destination: str, owner: str = "bird", group: str = "bi
 
 def apply(candidate: str, config: str, previous: str, expected: int, runner: Runner = run,
           promote: Callable[[str, str], None] = install) -> tuple[int, dict]:
+    if not os.path.isfile(candidate):
+        return 1, {"changed": False, "applied": False, "sessions": None,
+                   "message": f"no candidate {candidate}: nothing was staged"}
     if os.path.exists(config) and filecmp.cmp(candidate, config, shallow=False):
         return 0, {"changed": False, "applied": True, "sessions": None,
                    "message": f"{candidate} is what BIRD runs already"}

@@ -65,6 +65,10 @@ class ActionModule(ActionBase):
         if not inventory_dir:
             raise AnsibleActionFail("No inventory: run with -i inventories/<island>")
         inventory = Path(inventory_dir)
+        if (inventory / "group_vars").is_symlink():
+            # A generated inventory (Molecule's) linking an island's
+            # group_vars: the island is the directory they live in.
+            inventory = (inventory / "group_vars").resolve().parent
         if not (inventory / "group_vars" / "all" / "exchange.yml").is_file():
             # An inventory AWX imported (a script in /runner/inventory,
             # docs/awx.md): the island's directory in the project, by name.

@@ -255,7 +255,7 @@ def test_certs_command_refuses_a_wrong_vault_password(island, tmp_path, capsys):
         ("inventories/guadeloupe", []),
         ("inventories/saint-martin", []),
         ("inventories/saint-barthelemy", []),
-        ("molecule/looking_glass/inventory", ["--route-servers", "lg-rs1,lg-rs2", "--looking-glass", "lg-lg1"]),
+        ("molecule/looking_glass/inventories/guadeloupe", []),
     ],
 )
 def test_example_islands_have_current_certificates_for_decades(inventory, hosts, tmp_path):

@@ -1,5 +1,6 @@
-"""Looking glass end to end: real BIRD route servers, a real member, the
-backend on each route server and the front end behind nginx on lg-lg1.
+"""Looking glass end to end: the route servers the route_server role built
+(arouteserver, BIRD, stayrtr), a real member, the backend on each route
+server and the front end behind nginx on lg-lg1.
 
 Backend answers are fetched from lg-lg1 (the only host allowed to ask);
 the front end is fetched from the controller and from the member's host.
@@ -19,7 +20,10 @@ import pytest
 testinfra_hosts = ["docker://lg-lg1"]
 
 RS_HOSTS = ["lg-rs1", "lg-rs2"]
+# Management addresses (the backend channel) and peering addresses (BGP).
 RS_ADDRESS = {"lg-rs1": "192.0.2.131", "lg-rs2": "192.0.2.132"}
+RS_PEERING = {"lg-rs1": "192.0.2.162", "lg-rs2": "192.0.2.163"}
+RS_ASN = 64496
 ADDRESS = {**RS_ADDRESS, "lg-lg1": "192.0.2.150"}
 LG_URL = "https://192.0.2.150"
 # The backend channel's files the role installs on every host.
@@ -169,6 +173,9 @@ def test_backend_shows_member_sessions(host, lg, rs):
     v4 = next(p for p in sessions.values() if "ipv4" in p["channels"])
     assert v4["channels"]["ipv4"]["routes"]["imported"] == 1
     assert v4["channels"]["ipv4"]["routes"]["filtered"] == 2
+    v6 = next(p for p in sessions.values() if "ipv6" in p["channels"])
+    assert v6["channels"]["ipv6"]["routes"]["imported"] == 1
+    assert v6["channels"]["ipv6"]["routes"]["filtered"] == 3
 
 
 @pytest.mark.parametrize("rs", RS_HOSTS)
@@ -186,7 +193,25 @@ def test_backend_accepted_and_filtered_routes_with_reasons(host, lg, rs):
         "203.0.113.128/25": ["Invalid prefix length"],
         "2001:db8:1800::/48": ["Prefix not in IRRDB AS-SETs"],
         "2001:db8:1000:100::/56": ["Invalid prefix length"],
+        "2001:db8:2000::/48": ["Prefix is bogon"],
     }
+
+
+@pytest.mark.parametrize("rs", RS_HOSTS)
+def test_route_servers_run_the_roles_arouteserver_config(host, rs):
+    """What the looking glass reads is the route_server role's output:
+    arouteserver's config, ROAs from stayrtr over RTR, and filtered routes
+    tagged in both namespaces (arouteserver's reason in RS:65520, the
+    Euro-IX one in RS:1101, docs/route-servers.md)."""
+    rs_host = get_host(host, rs)
+    config = rs_host.file("/etc/bird/bird.conf").content_string
+    assert "arouteserver" in config and f"router id {RS_PEERING[rs]};" in config
+    assert rs_host.service("stayrtr").is_running
+    assert "Established" in rs_host.check_output("birdc -r show protocols RPKI_stayrtr")
+    rpki_invalid = rs_host.check_output("birdc -r show route all filtered protocol AS64500_1 198.51.100.0/24")
+    assert f"({RS_ASN}, 65520, 14)" in rpki_invalid and f"({RS_ASN}, 1101, 13)" in rpki_invalid
+    too_long = rs_host.check_output("birdc -r show route all filtered protocol AS64500_2 2001:db8:1000:100::/56")
+    assert f"({RS_ASN}, 65520, 13)" in too_long and f"({RS_ASN}, 1101, 1)" in too_long
 
 
 def test_backend_caches_bird_answers(lg):
@@ -234,7 +259,8 @@ def test_backend_itself_is_not_reachable_from_the_looking_glass_host(lg):
 
 def test_backend_still_checks_the_client_address_behind_nginx(host):
     # nginx passes the client's address; the backend answers only the
-    # looking-glass hosts (here a request claiming to come from the member).
+    # looking-glass hosts (here a request claiming to come from the
+    # member's host, 192.0.2.140 on the management LAN).
     rs1 = get_host(host, "lg-rs1")
     script = (
         "import urllib.request,urllib.error\n"
@@ -333,5 +359,5 @@ def test_ixf_export_at_its_stable_url():
         for vlan in connection["vlan_list"]
         if vlan["ipv4"]["services"][0]["type"] == "ixrouteserver"
     }
-    assert addresses == set(RS_ADDRESS.values())
+    assert addresses == set(RS_PEERING.values())
     assert "Karukera Telecom" in {m.get("name") for m in document["member_list"]}

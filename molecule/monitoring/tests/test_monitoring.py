@@ -17,10 +17,18 @@ import yaml
 from caribix.monitoring_sflow import FlowSample, encode_datagram, ethernet_ipv4_frame, send
 
 SCENARIO = Path(__file__).resolve().parents[1]
-INVENTORY = SCENARIO / "inventory"
+INVENTORY = SCENARIO / "inventories" / "anguilla"
+ISLAND = yaml.safe_load((INVENTORY / "group_vars" / "all" / "exchange.yml").read_text())["exchange"]["island"]
 MEMBERS = yaml.safe_load((INVENTORY / "group_vars" / "all" / "members.yml").read_text())["members"]
-RS_VARS = yaml.safe_load((INVENTORY / "host_vars" / "mon-rs1.yml").read_text())
-MONITORING_ADDRESS = yaml.safe_load((INVENTORY / "host_vars" / "mon-monitoring.yml").read_text())["management_ipv4"]
+GROUPS = {group: sorted(body["hosts"]) for group, body in yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["children"].items()}
+ROUTE_SERVERS = GROUPS["route_servers"]
+
+
+def host_vars(host: str) -> dict:
+    return yaml.safe_load((INVENTORY / "host_vars" / f"{host}.yml").read_text())
+
+
+MONITORING_ADDRESS = host_vars("mon-monitoring")["management_ipv4"]
 PROMETHEUS = f"http://{MONITORING_ADDRESS}:9090"
 ALERTMANAGER = f"http://{MONITORING_ADDRESS}:9093"
 
@@ -59,12 +67,15 @@ def test_alertmanager_secrets_not_world_readable(host):
 
 
 def test_every_target_up():
-    route_server_addresses = [RS_VARS["peering_ipv4"], RS_VARS["peering_ipv6"]]
-    expected_probes = {address for member in MEMBERS for address in (member["ipv4"], member["ipv6"])} | set(route_server_addresses)
+    island_hosts = [host for group in ("route_servers", "peering_switches", "monitoring", "looking_glass") for host in GROUPS[group]]
+    route_server_addresses = {host_vars(rs)[field] for rs in ROUTE_SERVERS for field in ("peering_ipv4", "peering_ipv6")}
+    expected_probes = {address for member in MEMBERS for address in (member["ipv4"], member["ipv6"])} | route_server_addresses
     expected = {
-        "node": {f"{MONITORING_ADDRESS}:9100", f"{RS_VARS['management_ipv4']}:9100"},
-        "bird": {f"{RS_VARS['management_ipv4']}:9324"},
+        "node": {f"{host_vars(host)['management_ipv4']}:9100" for host in island_hosts},
+        "bird": {f"{host_vars(rs)['management_ipv4']}:9324" for rs in ROUTE_SERVERS},
         "blackbox_icmp": expected_probes,
+        # The exporter answers; the probe itself fails (test below).
+        "blackbox_http": {f"http://{host_vars(lg)['management_ipv4']}/" for lg in GROUPS["looking_glass"]},
         "sflow": {"127.0.0.1:9817"},
         "prometheus": {f"{MONITORING_ADDRESS}:9090"},
         "alertmanager": {f"{MONITORING_ADDRESS}:9093"},
@@ -85,26 +96,56 @@ def test_every_target_up():
 def test_probes_succeed_and_carry_member_labels():
     def probes():
         results = query('probe_success{job="blackbox_icmp"}')
-        return results if len(results) == 2 * len(MEMBERS) + 2 and all(r["value"][1] == "1" for r in results) else None
+        return results if len(results) == 2 * len(MEMBERS) + 2 * len(ROUTE_SERVERS) and all(r["value"][1] == "1" for r in results) else None
 
     results = wait_for(probes, 60, "every ICMP probe to succeed")
     labelled = {(r["metric"].get("member"), r["metric"].get("asn"), r["metric"]["instance"]) for r in results if r["metric"]["role"] == "member"}
     assert labelled == {(m["name"], str(m["asn"]), m[family]) for m in MEMBERS for family in ("ipv4", "ipv6")}
+    assert {r["metric"].get("host") for r in results if r["metric"]["role"] == "route_server"} == set(ROUTE_SERVERS)
+
+
+def test_looking_glass_probe_fails_where_none_runs():
+    # The looking-glass host runs no looking glass here: its HTTP probe,
+    # derived from the island data, must say so.
+    def failing():
+        results = query('probe_success{job="blackbox_http"}')
+        return results if results and all(r["value"][1] == "0" for r in results) else None
+
+    results = wait_for(failing, 60, "the looking glass's HTTP probe to report failure")
+    assert {(r["metric"]["role"], r["metric"]["host"]) for r in results} == {("looking_glass", lg) for lg in GROUPS["looking_glass"]}
 
 
 def test_bird_metrics_per_member():
     for member in [m for m in MEMBERS if m["route_server"]]:
         def sessions_up(member=member):
             results = query(f'max without (state) (bird_protocol_up{{member="{member["name"]}"}})')
-            return results if len(results) == 2 and all(r["value"][1] == "1" for r in results) else None
+            return results if len(results) == 2 * len(ROUTE_SERVERS) and all(r["value"][1] == "1" for r in results) else None
 
-        results = wait_for(sessions_up, 90, f"both sessions of {member['name']} up")
-        assert {r["metric"]["ip_version"] for r in results} == {"4", "6"}
+        results = wait_for(sessions_up, 90, f"the sessions of {member['name']} with every route server up")
+        # One session per address family on each route server, named by
+        # arouteserver (AS<asn>_<n>: the asn label comes from the name).
+        assert {(r["metric"]["host"], r["metric"]["ip_version"]) for r in results} == {(rs, v) for rs in ROUTE_SERVERS for v in ("4", "6")}
+        assert all(re.fullmatch(rf"AS{member['asn']}_\d+", r["metric"]["name"]) for r in results), results
         assert {r["metric"]["asn"] for r in results} == {str(member["asn"])}
-        assert {r["metric"]["island"] for r in results} == {"lab"}
-        # The member announces routes the route server accepts.
-        prefixes = query(f'bird_protocol_prefix_import_count{{member="{member["name"]}"}}')
-        assert sum(float(r["value"][1]) for r in prefixes) >= 3
+        assert {r["metric"]["island"] for r in results} == {ISLAND}
+        # Each route server accepts every route the member announces
+        # (templates/member-bird.conf.j2; its IRR objects and ROAs are in
+        # the snapshot, so arouteserver's filters let them through).
+        for rs in ROUTE_SERVERS:
+            prefixes = query(f'bird_protocol_prefix_import_count{{member="{member["name"]}",host="{rs}"}}')
+            assert sum(float(r["value"][1]) for r in prefixes) == 3, (rs, prefixes)
+
+
+def test_route_server_build_metrics():
+    # The route_server role's build writes these for node_exporter: the
+    # snapshot's age (example data: reported, never alerted on) and each
+    # session's accepted-route limit from members.yml.
+    for rs in ROUTE_SERVERS:
+        parts = query(f'caribix_snapshot_timestamp_seconds{{host="{rs}"}}')
+        assert {(r["metric"]["part"], r["metric"]["example"]) for r in parts} == {(p, "true") for p in ("irr", "peeringdb", "rpki")}, parts
+        limits = query(f'caribix_route_server_import_limit{{host="{rs}"}}')
+        expected = {m["max_prefix"][f"ipv{v}"] for m in MEMBERS if m["route_server"] for v in (4, 6)}
+        assert limits and {int(float(r["value"][1])) for r in limits} == expected, limits
 
 
 def test_configs_loaded():

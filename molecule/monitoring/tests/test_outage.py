@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import requests
-from test_monitoring import ALERTMANAGER, MEMBERS, PROMETHEUS, query, wait_for
+from test_monitoring import ALERTMANAGER, MEMBERS, PROMETHEUS, ROUTE_SERVERS, query, wait_for
 
 MEMBER_CONTAINER = "mon-member"
 WEBHOOK_SINK_LOG = "/var/tmp/caribix-webhook-sink.log"
@@ -46,9 +46,11 @@ def test_member_bgp_down_fires_alert(host, webhook_sink):
     assert not _firing("CaribixBgpSessionDown"), "a session is down before the test"
     subprocess.run(["docker", "exec", MEMBER_CONTAINER, "systemctl", "stop", "bird"], check=True)
     try:
-        alerts = wait_for(lambda: len(_firing("CaribixBgpSessionDown")) == 2 and _firing("CaribixBgpSessionDown"), 120, "CaribixBgpSessionDown to fire")
+        # Both families on every route server.
+        sessions = 2 * len(ROUTE_SERVERS)
+        alerts = wait_for(lambda: len(_firing("CaribixBgpSessionDown")) == sessions and _firing("CaribixBgpSessionDown"), 120, "CaribixBgpSessionDown to fire")
         assert {a["labels"]["member"] for a in alerts} == {member["name"]}
-        assert {a["labels"]["ip_version"] for a in alerts} == {"4", "6"}
+        assert {(a["labels"]["host"], a["labels"]["ip_version"]) for a in alerts} == {(rs, v) for rs in ROUTE_SERVERS for v in ("4", "6")}
         assert "state" not in alerts[0]["labels"]
 
         def in_alertmanager():
@@ -56,7 +58,7 @@ def test_member_bgp_down_fires_alert(host, webhook_sink):
             return [a for a in received if a["labels"]["alertname"] == "CaribixBgpSessionDown" and a["labels"].get("member") == member["name"]]
 
         wait_for(in_alertmanager, 60, "Alertmanager to hold the session-down alerts")
-        # The only route server lost its only client: the island-wide
+        # Both route servers lost their only client: the island-wide
         # critical alert goes to the webhook from the vault, token included.
         wait_for(lambda: "CaribixBothRouteServersDown" in host.run(f"cat {WEBHOOK_SINK_LOG}").stdout, 120, "the critical alert at the webhook")
         assert "token=" in host.run(f"cat {WEBHOOK_SINK_LOG}").stdout

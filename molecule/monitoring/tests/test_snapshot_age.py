@@ -1,9 +1,10 @@
 """CaribixSnapshotTooOld end to end: an old snapshot fires it, a refresh clears it.
 
 The route server's textfile is written as the route_server role writes it
-(caribix.routeserver.snapshot_metrics, the build's own output; the
-route_server scenario checks the role installs it): first from a snapshot
-fetched long ago, then from a refreshed one.
+(caribix.routeserver.snapshot_metrics, the build's own output; the role
+wrote it from the scenario's example snapshot at deploy, which
+test_monitoring checks): first from a snapshot fetched long ago, then
+from a refreshed one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ testinfra_hosts = ["mon-monitoring"]
 
 def _install_snapshot_metrics(fetched_at: dt.datetime) -> None:
     metadata = {
-        "island": "guadeloupe",
+        "island": "anguilla",
         "parts": {part: {"fetched_at": fetched_at.isoformat(), "source": "bgpq4"} for part in routeserver.SNAPSHOT_PARTS},
     }
     subprocess.run(

@@ -136,6 +136,16 @@ def test_bird_metrics_per_member():
             assert sum(float(r["value"][1]) for r in prefixes) == 3, (rs, prefixes)
 
 
+def test_route_servers_get_roas_from_stayrtr():
+    # arouteserver's config has BIRD fetch the snapshot's ROAs from the
+    # local stayrtr over RTR: that session is up on every route server.
+    def rtr_up():
+        results = query('max without (state) (bird_protocol_up{proto="RPKI"})')
+        return results if {r["metric"]["host"] for r in results if r["value"][1] == "1"} == set(ROUTE_SERVERS) else None
+
+    wait_for(rtr_up, 60, "the RTR session to stayrtr up on every route server")
+
+
 def test_route_server_build_metrics():
     # The route_server role's build writes these for node_exporter: the
     # snapshot's age (example data: reported, never alerted on) and each

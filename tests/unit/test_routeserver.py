@@ -162,20 +162,14 @@ def test_password_is_an_include_never_the_secret(members):
     assert "custom_options" not in clients[1]["cfg"]
 
 
-@pytest.mark.parametrize(
-    "change,message",
-    [
-        ({"asn": "64500"}, r"members\[0\] \(Karukera Telecom, AS64500\): field 'asn'"),
-        ({"as_set": None}, r"field 'as_set' is required"),
-        ({"ipv4": "2001:db8::1"}, r"field 'ipv4' holds an IPv6 address"),
-        ({"ipv6": "nope"}, r"field 'ipv6' is not an address"),
-        ({"max_prefix": {"ipv4": 0}}, r"max_prefix.ipv4 must be a positive integer"),
-        ({"ipv4": None, "ipv6": None}, r"needs 'ipv4' and/or 'ipv6'"),
-    ],
-)
-def test_bad_member_data_is_reported_with_member_and_field(members, change, message):
-    members[0].update(change)
-    with pytest.raises(rs.RouteServerBuildError, match=message):
+def test_the_route_server_members_are_chosen_not_checked_again(members):
+    """caribix.validate checks the members' fields before any build: the
+    build chooses the route-server members and trusts them."""
+    members[1]["route_server"] = False
+    assert [m["asn"] for m in rs.rs_members(members)] == [m["asn"] for m in members if m.get("route_server")]
+    for member in members:
+        member["route_server"] = False
+    with pytest.raises(rs.RouteServerBuildError, match="no member has route_server: true"):
         rs.rs_members(members)
 
 

@@ -27,8 +27,6 @@ from typing import Any
 
 from caribix import model
 
-PLATFORMS = ("linux_whitebox", "eos", "junos")
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 # sFlow to the island's sfacctd (roles/monitoring: monitoring_sflow_port):
 # one packet in SFLOW_SAMPLING_RATE sampled on each peering port.
 SFLOW_PORT = 6343
@@ -44,20 +42,8 @@ IFNAME_MAX = 15
 
 
 class FabricError(ValueError):
-    """Bad island data for the fabric; the message names file, item and field."""
-
-
-def _fail(where: str, message: str) -> None:
-    raise FabricError(f"{where}: {message}")
-
-
-def normalise_mac(mac: Any, where: str) -> str:
-    text = str(mac).strip().lower().replace("-", ":")
-    if not MAC_RE.match(text):
-        _fail(where, f"mac {mac!r} is not a MAC address like 02:ca:00:01:00:10")
-    if int(text[:2], 16) & 1:
-        _fail(where, f"mac {text} is a multicast address, not a router's")
-    return text
+    """The fabric cannot be built from what it was given (a caller's
+    mistake, not bad island data: caribix.validate checks every field)."""
 
 
 def bridge_name(lan_name: str) -> str:
@@ -71,70 +57,33 @@ def bridge_name(lan_name: str) -> str:
 
 
 def _port_index(port: str) -> int:
+    """A port's number, for ordering (the schema's port names end in one)."""
     match = re.search(r"(\d+)$", port)
-    if not match:
-        raise FabricError(f"switch port {port!r} has no number (expected swpN)")
-    return int(match.group(1))
+    return int(match.group(1)) if match else 0
 
 
-def _member_where(member: dict[str, Any], index: int) -> str:
-    return f"members.yml: member #{index + 1} ({member.get('name', '?')}, AS{member.get('asn', '?')})"
-
-
-def _identity(
-    member: dict[str, Any], where: str, lan: dict[str, Any] | None, required: tuple[str, ...] = ("name", "asn", "mac", "ipv4")
-) -> dict[str, Any]:
+def _identity(member: dict[str, Any]) -> dict[str, Any]:
     """Name, ASN (none for the exchange's own hosts), MAC and addresses:
-    what a port admits."""
-    for field in required:
-        if member.get(field) in (None, ""):
-            _fail(where, f"field {field} is missing")
-    ipv4 = str(member["ipv4"])
-    ipv6 = str(member["ipv6"]) if member.get("ipv6") else None
-    try:
-        ipv4_addr = ipaddress.IPv4Address(ipv4)
-    except ValueError:
-        _fail(where, f"ipv4 {ipv4!r} is not an IPv4 address")
-    if ipv6:
-        try:
-            ipv6 = str(ipaddress.IPv6Address(ipv6))
-        except ValueError:
-            _fail(where, f"ipv6 {ipv6!r} is not an IPv6 address")
-    if lan is not None:
-        if ipv4_addr not in ipaddress.IPv4Network(lan["ipv4"]):
-            _fail(where, f"ipv4 {ipv4} is outside the peering LAN {lan['ipv4']}")
-        if ipv6 and lan.get("ipv6") and ipaddress.IPv6Address(ipv6) not in ipaddress.IPv6Network(lan["ipv6"]):
-            _fail(where, f"ipv6 {ipv6} is outside the peering LAN {lan['ipv6']}")
+    what a port admits. IPv6 in its canonical form, as nftables prints it."""
+    ipv6 = member.get("ipv6")
     return {
         "name": str(member["name"]),
         "asn": int(member["asn"]) if member.get("asn") is not None else None,
-        "mac": normalise_mac(member["mac"], where),
-        "ipv4": ipv4,
-        "ipv6": ipv6,
+        "mac": str(member["mac"]),
+        "ipv4": str(member["ipv4"]),
+        "ipv6": str(ipaddress.IPv6Address(str(ipv6))) if ipv6 else None,
     }
 
 
 def _lan(exchange: dict[str, Any]) -> dict[str, Any]:
-    where = "exchange.yml: exchange.peering_lan"
-    lan = (exchange or {}).get("peering_lan")
-    if not isinstance(lan, dict):
-        _fail(where, "is missing")
-    for field in ("name", "vlan_id", "ipv4"):
-        if lan.get(field) in (None, ""):
-            _fail(where, f"field {field} is missing")
-    vlan_id = int(lan["vlan_id"])
-    if not 1 <= vlan_id <= 4094:
-        _fail(where, f"vlan_id {vlan_id} is not in 1-4094")
-    name = str(lan["name"])
-    if not re.match(r"^[a-z][a-z0-9-]*$", name):
-        _fail(where, f"name {name!r} must be lower-case letters, digits and dashes")
+    lan = exchange["peering_lan"]
     return {
-        "name": name,
-        "vlan_id": vlan_id,
+        "name": str(lan["name"]),
+        "vlan_id": int(lan["vlan_id"]),
         "ipv4": str(ipaddress.IPv4Network(str(lan["ipv4"]))),
         "ipv6": str(ipaddress.IPv6Network(str(lan["ipv6"]))) if lan.get("ipv6") else None,
         "mtu": int(lan.get("mtu", 1500)),
-        "bridge": bridge_name(name),
+        "bridge": bridge_name(str(lan["name"])),
         "bum_rate_pps": int(lan.get("bum_rate_pps", BUM_RATE_PPS)),
         "bum_burst": int(lan.get("bum_burst", BUM_BURST)),
     }
@@ -151,146 +100,77 @@ def build_fabric(
     sflow_collector: str | None = None,
     exchange_hosts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Build the fabric model of one island.
+    """Build the fabric model of one island from validated data.
+
+    The data is trusted: ``caribix.validate`` (playbooks/validate.yml, run
+    first by every playbook) has checked each field it reads (switch and
+    port, speed, MACs and addresses unique and in the peering LAN, the
+    links), so the model only arranges it.
 
     ``exchange_hosts`` are the exchange's own hosts on the peering LAN, as
     :func:`exchange_hosts_of` lists them: each gets its port like a member.
 
     ``switches`` maps a switch name to its host_vars (``switch_platform``,
     ``switch_ports``, ``management_ipv4``). With ``partial`` (a role running
-    on one switch), members on switches not in ``switches`` are skipped
-    instead of being an error. ``remote_islands`` maps an island name to its
-    data as :func:`load_island` returns it; it is needed only for bridged
-    links. ``vtep_addresses`` overrides a switch's tunnel endpoint (default:
-    its management_ipv4), e.g. for the lab's underlay network.
+    on one switch), members on switches not in ``switches`` are skipped.
+    ``remote_islands`` maps an island name to its data as
+    :func:`load_island` returns it; it is needed only for bridged links.
+    ``vtep_addresses`` overrides a switch's tunnel endpoint (default: its
+    management_ipv4), e.g. for the lab's underlay network.
     """
     lan = _lan(exchange)
     vtep_addresses = dict(vtep_addresses or {})
     model_switches: dict[str, dict[str, Any]] = {}
     for name, hv in sorted(switches.items()):
-        where = f"host_vars/{name}.yml"
-        platform = hv.get("switch_platform")
-        if platform not in PLATFORMS:
-            _fail(where, f"switch_platform {platform!r} is not one of {', '.join(PLATFORMS)}")
-        ports = hv.get("switch_ports")
-        if not isinstance(ports, dict) or not ports:
-            _fail(where, "switch_ports is missing or empty (port name: max speed in Mb/s)")
-        model_ports = {}
-        for port, max_speed in ports.items():
-            if len(str(port)) > IFNAME_MAX:
-                _fail(where, f"switch_ports: port name {port!r} is longer than {IFNAME_MAX} characters")
-            model_ports[str(port)] = {
-                "name": str(port),
-                "index": _port_index(str(port)),
-                "max_speed": int(max_speed),
-                "role": "unused",
-            }
         model_switches[name] = {
             "name": name,
-            "platform": platform,
+            "platform": hv["switch_platform"],
             "management_ipv4": hv.get("management_ipv4"),
             "vtep": vtep_addresses.get(name, hv.get("management_ipv4")),
-            "ports": model_ports,
+            "ports": {
+                str(port): {"name": str(port), "index": _port_index(str(port)), "max_speed": int(max_speed), "role": "unused"}
+                for port, max_speed in hv["switch_ports"].items()
+            },
         }
 
-    # Who holds each MAC, address and port: one holder each on the island.
-    owners: dict[str, dict[str, str]] = {"mac": {}, "ipv4": {}, "ipv6": {}}
-    seen_macs = owners["mac"]
-    seen_ports: dict[tuple[str, str], str] = {}
-
-    def claim_identity(identity: dict[str, Any], where: str, holder: str, prefix: str = "") -> None:
-        for key, seen in owners.items():
-            value = identity[key]
-            if value is None:
-                continue
-            if value in seen:
-                _fail(where, f"{prefix}{key} {value} is already used by {seen[value]}")
-            seen[value] = holder
-
-    def claim_port(switch: str, port: str, where: str, holder: str, fields: tuple[str, str]) -> dict[str, Any] | None:
+    def port_of(switch: Any, port: Any) -> dict[str, Any] | None:
         """The port a member, host or link takes (None: another switch's,
-        in a partial model); ``fields`` name the data's switch and port."""
-        if switch not in model_switches:
-            if partial:
-                return None
-            _fail(where, f"{fields[0]} {switch!r} is not a peering switch of this island ({', '.join(model_switches) or 'none'})")
-        sw_ports = model_switches[switch]["ports"]
-        if port not in sw_ports:
-            _fail(where, f"{fields[1]} {port!r} is not in switch_ports of {switch} ({', '.join(sw_ports)})")
-        if (switch, port) in seen_ports:
-            _fail(where, f"{fields[1]} {switch}:{port} is already used by {seen_ports[(switch, port)]}")
-        seen_ports[(switch, port)] = holder
-        return sw_ports[port]
+        in a partial model)."""
+        if str(switch) not in model_switches and partial:
+            return None
+        return model_switches[str(switch)]["ports"][str(port)]
+
+    def connect(switch: Any, port: Any, identity: dict[str, Any], speed: Any = None, **facts: Any) -> None:
+        """A member's or an exchange host's port on the peering LAN,
+        admitting that one identity."""
+        switch_port = port_of(switch, port)
+        if switch_port is not None:
+            speed = int(speed or switch_port["max_speed"])
+            switch_port.update({"lan": lan["name"], "speed": speed, "identities": [identity], **facts})
 
     # The exchange's own hosts: a port each, and addresses no other port may use.
     exchange_addresses: dict[str, dict[str, str | None]] = {}
     for host in exchange_hosts or []:
-        where = f"host_vars/{host.get('name', '?')}.yml"
-        if not host.get("mac"):
-            _fail(where, "field peering_mac is missing (the MAC of the host's peering interface)")
-        if not host.get("switch") or not host.get("port"):
-            _fail(where, "fields peering_switch and peering_port are required (where the host is connected)")
-        identity = _identity(host, where, lan, required=("name", "mac", "ipv4"))
-        claim_identity(identity, where, f"host {identity['name']}", prefix="peering_")
+        identity = _identity(host)
         exchange_addresses[identity["name"]] = {"ipv4": identity["ipv4"], "ipv6": identity["ipv6"]}
-        switch_port = claim_port(str(host["switch"]), str(host["port"]), where, f"host {identity['name']}", ("peering_switch", "peering_port"))
-        if switch_port is None:
-            continue
-        switch_port.update(
-            {
-                "role": "exchange_host",
-                "lan": lan["name"],
-                "speed": switch_port["max_speed"],
-                "description": f"CaribIX {identity['name']} ({host.get('kind', 'exchange host')})",
-                "host": identity["name"],
-                "identities": [identity],
-            }
-        )
-    for index, member in enumerate(members or []):
-        where = _member_where(member, index)
-        identity = _identity(member, where, lan)
-        claim_identity(identity, where, f"member {identity['name']}")
-        switch = member.get("switch")
-        port = member.get("port")
-        if not switch or not port:
-            _fail(where, "fields switch and port are required (where the member is connected)")
-        switch, port = str(switch), str(port)
-        switch_port = claim_port(switch, port, where, f"member {identity['name']}", ("switch", "port"))
-        if switch_port is None:
-            continue
-        speed = int(member.get("speed") or switch_port["max_speed"])
-        if speed > switch_port["max_speed"]:
-            _fail(where, f"speed {speed} exceeds port {switch}:{port} maximum {switch_port['max_speed']}")
-        switch_port.update(
-            {
-                "role": "member",
-                "lan": lan["name"],
-                "speed": speed,
-                "description": f"AS{identity['asn']} {identity['name']}",
-                "member": identity,
-                "identities": [identity],
-            }
-        )
+        description = f"CaribIX {identity['name']} ({host.get('kind', 'exchange host')})"
+        connect(host["switch"], host["port"], identity, role="exchange_host", description=description, host=identity["name"])
+    for member in members or []:
+        identity = _identity(member)
+        description = f"AS{identity['asn']} {identity['name']}"
+        connect(member["switch"], member["port"], identity, member.get("speed"), role="member", description=description, member=identity)
 
     links = []
-    for index, link in enumerate(inter_island_links or []):
-        where = f"inter_island.yml: inter_island_links #{index + 1} ({link.get('name', '?')})"
-        for field in ("name", "remote_island", "local_switch", "local_port", "remote_switch", "vni"):
-            if link.get(field) in (None, ""):
-                _fail(where, f"field {field} is missing")
-        local_switch, local_port = str(link["local_switch"]), str(link["local_port"])
+    for link in inter_island_links or []:
         bridged = bool(link.get("bridged", False))
-        vni = int(link["vni"])
-        if not 1 <= vni <= 16777215:
-            _fail(where, f"vni {vni} is not in 1-16777215")
         model_link = {
             "name": str(link["name"]),
             "description": str(link.get("description", link["name"])),
             "remote_island": str(link["remote_island"]),
-            "local_switch": local_switch,
-            "local_port": local_port,
+            "local_switch": str(link["local_switch"]),
+            "local_port": str(link["local_port"]),
             "remote_switch": str(link["remote_switch"]),
-            "vni": vni,
+            "vni": int(link["vni"]),
             "bridged": bridged,
             "remote_lan": None,
             "remote_members": [],
@@ -298,27 +178,17 @@ def build_fabric(
         }
         remote = (remote_islands or {}).get(model_link["remote_island"])
         if remote is not None:
-            remote_hv = remote.get("switches", {}).get(model_link["remote_switch"])
-            if remote_hv is None:
-                _fail(
-                    where,
-                    f"remote_switch {model_link['remote_switch']!r} is not a switch of {model_link['remote_island']}",
-                )
             if model_link["remote_vtep"] is None:
-                model_link["remote_vtep"] = remote_hv.get("management_ipv4")
-            remote_lan = _lan(remote["exchange"])
-            model_link["remote_lan"] = remote_lan
+                model_link["remote_vtep"] = remote["switches"][model_link["remote_switch"]].get("management_ipv4")
+            model_link["remote_lan"] = _lan(remote["exchange"])
             if bridged:
-                model_link["remote_members"] = [
-                    _identity(m, f"{model_link['remote_island']} " + _member_where(m, i), remote_lan)
-                    for i, m in enumerate(remote.get("members") or [])
-                ]
-                clash = {m["mac"] for m in model_link["remote_members"]} & set(seen_macs)
-                if clash:
-                    _fail(where, f"bridged link joins two LANs that share MAC(s) {', '.join(sorted(clash))}")
+                model_link["remote_members"] = [_identity(m) for m in remote.get("members") or []]
         elif bridged:
-            _fail(where, f"bridged link needs the data of island {model_link['remote_island']} (its members' MACs)")
-        switch_port = claim_port(local_switch, local_port, where, f"inter-island link {model_link['name']}", ("local_switch", "local_port"))
+            raise FabricError(
+                f"inter-island link {model_link['name']}: a bridged link needs the data of island "
+                f"{model_link['remote_island']} (its members' MACs); pass it in remote_islands"
+            )
+        switch_port = port_of(model_link["local_switch"], model_link["local_port"])
         if switch_port is None:
             links.append(model_link)
             continue
@@ -332,12 +202,10 @@ def build_fabric(
                 "identities": model_link["remote_members"] if bridged else [],
             }
         )
-        if model_link["remote_vtep"] is None or model_switches[local_switch]["vtep"] is None:
-            # Only the whitebox backend tunnels; keep the fact explicit.
-            model_link["tunnel"] = False
-        else:
-            model_link["tunnel"] = True
-        model_link["local_vtep"] = model_switches[local_switch]["vtep"]
+        local_vtep = model_switches[model_link["local_switch"]]["vtep"]
+        # Only the whitebox backend tunnels; keep the fact explicit.
+        model_link["tunnel"] = model_link["remote_vtep"] is not None and local_vtep is not None
+        model_link["local_vtep"] = local_vtep
         links.append(model_link)
 
     for switch in model_switches.values():

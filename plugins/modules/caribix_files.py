@@ -16,6 +16,18 @@ description:
   - Supports check mode and diff (one diff per file). Use no_log on a task
     whose files hold secrets.
 options:
+  directories:
+    description:
+      - Directories made (in the order given, each parent existing or listed before it) and given their
+        owner, group and mode before any file is written.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: Absolute path., type: path, required: true}
+      owner: {description: Owner (default the module's owner)., type: str}
+      group: {description: Group (default the module's group)., type: str}
+      mode: {description: Mode (default C(0755))., type: raw}
   files:
     description: The files, each a path and its full content.
     type: list
@@ -66,6 +78,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+directories:
+  description: The directories made or whose attributes changed (or would, in check mode).
+  type: list
+  returned: always
 written:
   description: The files whose content or attributes changed (or would change, in check mode).
   type: list
@@ -91,6 +107,25 @@ def read(path):
             return handle.read()
     except FileNotFoundError:
         return None
+
+
+def make_directory(module, item):
+    """One directory in place with its attributes; True when it changed."""
+    path = item["path"]
+    changed = False
+    if not os.path.isdir(path):
+        if os.path.lexists(path):
+            module.fail_json(msg=f"{path}: exists and is not a directory")
+        changed = True
+        if module.check_mode:
+            return True
+        os.mkdir(path)
+    attributes = {
+        "owner": item.get("owner") or module.params["owner"],
+        "group": item.get("group") or module.params["group"],
+        "mode": item.get("mode") if item.get("mode") is not None else "0755",
+    }
+    return module.set_fs_attributes_if_different(module.load_file_common_arguments(attributes, path=path), changed)
 
 
 def write_one(module, item):
@@ -158,6 +193,11 @@ def prune(module, wanted_paths):
 def main():
     module = AnsibleModule(
         argument_spec={
+            "directories": {
+                "type": "list", "elements": "dict", "default": [],
+                "options": {"path": {"type": "path", "required": True}, "owner": {"type": "str"},
+                            "group": {"type": "str"}, "mode": {"type": "raw"}},
+            },
             "files": {
                 "type": "list", "elements": "dict", "default": [],
                 "options": {
@@ -184,6 +224,12 @@ def main():
     duplicates = sorted({path for path in paths if paths.count(path) > 1})
     if duplicates:
         module.fail_json(msg=f"the same file is listed twice: {', '.join(duplicates)}")
+    directories = []
+    for item in module.params["directories"]:
+        if make_directory(module, item):
+            directories.append(item["path"])
+            diffs.append({"before_header": item["path"], "after_header": item["path"],
+                          "before": "", "after": "directory (made, or owner/group/mode set)\n"})
     for item in module.params["files"]:
         changed, diff = write_one(module, item)
         if changed:
@@ -191,7 +237,8 @@ def main():
         if diff:
             diffs.append(diff)
     removed, removed_diffs = prune(module, set(paths) | set(module.params["prune_keep"]))
-    module.exit_json(changed=bool(written or removed), written=written, removed=removed, diff=diffs + removed_diffs)
+    module.exit_json(changed=bool(directories or written or removed), directories=directories, written=written,
+                     removed=removed, diff=diffs + removed_diffs)
 
 
 if __name__ == "__main__":

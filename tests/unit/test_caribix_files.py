@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def run(tmp_path: Path, files: list[dict], *args: str, keep: list[str] | None = None) -> dict:
+def run(tmp_path: Path, files: list[dict], *args: str, keep: list[str] | None = None, directories: list[dict] | None = None) -> dict:
     module_args = {"files": files, "mode": "0640", "prune_dir": str(tmp_path), "prune_patterns": ["*.conf"]}
+    if directories is not None:
+        module_args["directories"] = directories
     if keep is not None:
         module_args["prune_keep"] = keep
     playbook = tmp_path / "play.yml"
@@ -94,3 +96,24 @@ def test_a_file_can_keep_its_content_out_of_the_diff(tmp_path):
     assert shown[str(tmp_path / "big.conf")] == "(content not shown: 33 bytes)\n"
     run(tmp_path, files)
     assert (tmp_path / "big.conf").read_text() == "secret-ish\n" * 3
+
+
+def test_directories_are_made_before_their_files_and_kept_in_shape(tmp_path):
+    nested = tmp_path / "etc" / "service.d"
+    directories = [{"path": str(tmp_path / "etc")}, {"path": str(nested), "mode": "0750"}]
+    files = [{"path": str(nested / "a.conf"), "content": "one\n"}]
+
+    checked = run(tmp_path, files, "--check", directories=directories)
+    assert checked["changed"] and checked["directories"] == [d["path"] for d in directories]
+    assert not (tmp_path / "etc").exists()
+
+    first = run(tmp_path, files, directories=directories)
+    assert first["directories"] == [d["path"] for d in directories] and first["written"] == [files[0]["path"]]
+    assert oct(nested.stat().st_mode & 0o777) == "0o750" and oct((tmp_path / "etc").stat().st_mode & 0o777) == "0o755"
+
+    assert not run(tmp_path, files, directories=directories)["changed"]
+
+    nested.chmod(0o777)
+    again = run(tmp_path, files, directories=directories)
+    assert again["directories"] == [str(nested)] and again["written"] == []
+    assert oct(nested.stat().st_mode & 0o777) == "0o750"

@@ -18,7 +18,13 @@ from ansible.plugins.action import ActionBase
 
 # The fact that holds the installed packages (names dpkg reports as "ii").
 FACT = "caribix_packages_installed"
-APT_OPTIONS = ("update_cache", "cache_valid_time", "install_recommends")
+# name, and the apt options passed on when something is missing.
+ARGUMENT_SPEC = {
+    "name": {"type": "list", "elements": "str", "required": True},
+    "update_cache": {"type": "bool"},
+    "cache_valid_time": {"type": "int"},
+    "install_recommends": {"type": "bool"},
+}
 DPKG_QUERY = "dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n'"
 
 
@@ -28,25 +34,21 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        args = dict(self._task.args)
-        names = args.pop("name", None)
-        if isinstance(names, str):
-            names = [names]
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-            raise AnsibleActionFail(f"caribix_packages: name must be a package name or a list of them, not {names!r}")
-        unknown = sorted(set(args) - set(APT_OPTIONS))
-        if unknown:
-            raise AnsibleActionFail(f"caribix_packages: unknown option(s) {', '.join(unknown)} (allowed: name, {', '.join(APT_OPTIONS)})")
+        # Ansible's own argument check: a wrong or unknown option fails the
+        # task with Ansible's usual message.
+        _, args = self.validate_argument_spec(ARGUMENT_SPEC)
+        names = args.pop("name")
+        args = {key: value for key, value in args.items() if value is not None}
 
         installed = task_vars.get(FACT)
         if installed is None:
             answer = self._low_level_execute_command(DPKG_QUERY)
             if answer.get("rc") not in (0, 1):  # 1: some package dpkg knows of is not installed
                 raise AnsibleActionFail(f"caribix_packages: dpkg-query failed: {answer.get('stderr', '').strip()}")
-            installed = sorted(
-                line.split()[1] for line in answer.get("stdout", "").splitlines() if len(line.split()) == 2 and line.split()[0] == "ii"
-            )
-        missing = [name for name in names if name not in set(installed)]
+            rows = (line.split() for line in answer.get("stdout", "").splitlines())
+            installed = sorted(row[1] for row in rows if len(row) == 2 and row[0] == "ii")
+        have = set(installed)
+        missing = [name for name in names if name not in have]
         result.update(changed=False, missing=missing)
         if missing:
             apt = self._execute_module(

@@ -67,14 +67,10 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        units = args.pop("name", None)
-        if isinstance(units, str):
-            units = [units]
-        if not isinstance(units, list) or not units or not all(isinstance(u, str) and u for u in units):
-            raise AnsibleActionFail(f"caribix_services: name must be a unit name or a list of them, not {units!r}")
-        if args:
-            raise AnsibleActionFail(f"caribix_services: unknown option(s) {', '.join(sorted(args))} (only name)")
+        # Ansible's own argument check: a wrong or unknown option fails the
+        # task with Ansible's usual message.
+        _, args = self.validate_argument_spec({"name": {"type": "list", "elements": "str", "required": True}})
+        units = args["name"]
         check = self._play_context.check_mode
         wanted = needs(units, self._states(units))
         reloaded = wanted["reload"]

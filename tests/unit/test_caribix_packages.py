@@ -42,4 +42,4 @@ def test_installed_packages_need_no_apt_and_dpkg_is_asked_once(tmp_path):
 def test_a_bad_argument_is_named(tmp_path):
     done = play(tmp_path, [{"caribix_packages": {"name": ["bash"], "state": "absent"}}])
     assert done.returncode != 0
-    assert "caribix_packages: unknown option(s) state" in done.stdout
+    assert "Unsupported parameters for (caribix_packages) module: state" in done.stdout

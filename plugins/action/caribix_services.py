@@ -7,6 +7,9 @@ host (docs/performance.md). This action asks systemd about all of a role's
 units in one ``systemctl show`` and acts only on what is off: a reload when
 systemd says a unit file changed on disk (``NeedDaemonReload``) or a unit is
 not loaded yet, then ``enable`` and ``start`` for the units that need them.
+A unit systemd gave up on (failed, often at its start limit after crashing
+with the package's defaults, before our configuration was written) has its
+failure reset first, so that it starts with the configuration now in place.
 """
 
 from __future__ import annotations
@@ -40,12 +43,13 @@ def parse_show(text: str, count: int) -> list[dict[str, str]]:
 
 def needs(units: list[str], states: list[dict[str, str]]) -> dict:
     """What the units need: a daemon reload, and which are missing, to
-    enable, to start."""
+    enable, failed (to reset before the start), to start."""
     missing = [u for u, s in zip(units, states) if s.get("LoadState") != "loaded"]
     return {
         "reload": any(s.get("NeedDaemonReload") == "yes" or s.get("LoadState") == "not-found" for s in states),
         "missing": missing,
         "enable": [u for u, s in zip(units, states) if u not in missing and s.get("UnitFileState") not in ENABLED],
+        "failed": [u for u, s in zip(units, states) if u not in missing and s.get("ActiveState") == "failed"],
         "start": [u for u, s in zip(units, states) if u not in missing and s.get("ActiveState") not in RUNNING],
     }
 
@@ -83,7 +87,13 @@ class ActionModule(ActionBase):
         if not check:
             if enable:
                 self._systemctl("enable " + " ".join(shlex.quote(u) for u in enable))
+            if wanted["failed"]:
+                self._systemctl("reset-failed " + " ".join(shlex.quote(u) for u in wanted["failed"]))
             if start:
-                self._systemctl("start " + " ".join(shlex.quote(u) for u in start))
+                names = " ".join(shlex.quote(u) for u in start)
+                try:
+                    self._systemctl("start " + names)
+                except AnsibleActionFail as error:
+                    raise AnsibleActionFail(f"{error} (the units' own messages: journalctl -u on the host: {names})") from error
         result.update(changed=bool(reloaded or enable or start), daemon_reloaded=reloaded, enabled=enable, started=start)
         return result

@@ -18,7 +18,7 @@ description:
 options:
   directories:
     description:
-      - Directories made (in the order given, each parent existing or listed before it) and given their
+      - Directories made (in the order given; missing parents as with C(mkdir -p)) and given their
         owner, group and mode before any file is written.
     type: list
     elements: dict
@@ -119,7 +119,8 @@ def make_directory(module, item):
         changed = True
         if module.check_mode:
             return True
-        os.mkdir(path)
+        # Missing parents are made as mkdir -p would (the umask's mode).
+        os.makedirs(path)
     attributes = {
         "owner": item.get("owner") or module.params["owner"],
         "group": item.get("group") or module.params["group"],

@@ -117,3 +117,11 @@ def test_directories_are_made_before_their_files_and_kept_in_shape(tmp_path):
     again = run(tmp_path, files, directories=directories)
     assert again["directories"] == [str(nested)] and again["written"] == []
     assert oct(nested.stat().st_mode & 0o777) == "0o750"
+
+
+def test_a_directory_whose_parents_are_missing_is_made_with_them(tmp_path):
+    deep = tmp_path / "var" / "lib" / "metrics"
+    first = run(tmp_path, [], directories=[{"path": str(deep), "mode": "0750"}])
+    assert first["directories"] == [str(deep)]
+    assert oct(deep.stat().st_mode & 0o777) == "0o750"
+    assert not run(tmp_path, [], directories=[{"path": str(deep), "mode": "0750"}])["changed"]

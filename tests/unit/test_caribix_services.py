@@ -26,8 +26,17 @@ def test_systemctl_show_is_read_per_unit(text):
     assert [s["Id"] for s in states] == ["nftables.service", "caribix-lg-backend.service"]
     assert states[0]["LoadState"] == "loaded" and states[1]["NeedDaemonReload"] == "yes"
     assert action.needs(["nftables", "caribix-lg-backend"], states) == {
-        "reload": True, "missing": [], "enable": ["caribix-lg-backend"], "start": ["caribix-lg-backend"],
+        "reload": True, "missing": [], "enable": ["caribix-lg-backend"], "failed": [], "start": ["caribix-lg-backend"],
     }
+
+
+def test_a_unit_systemd_gave_up_on_is_reset_before_its_start():
+    """Alertmanager crash-loops under the package's defaults until its flags
+    are written; systemd stops trying (start limit). Its failure is reset,
+    then it is started with the configuration in place."""
+    states = action.parse_show(SHOW.replace("ActiveState=inactive", "ActiveState=failed"), 2)
+    wanted = action.needs(["nftables", "caribix-lg-backend"], states)
+    assert wanted["failed"] == ["caribix-lg-backend"] and wanted["start"] == ["caribix-lg-backend"]
 
 
 def test_a_missing_unit_is_named():

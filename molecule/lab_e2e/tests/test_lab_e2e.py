@@ -540,6 +540,10 @@ DRIFTED_FILES = [
     ("monitoring", "/etc/prometheus/file_sd/node.json"),
     ("peering_switches", "/etc/caribix/fabric/counters.json"),
     ("route_servers", "/etc/chrony/chrony.conf"),
+    # Compared on the controller with one read per host (caribix_file_states),
+    # and shipped as files in one run with the looking glass's others.
+    ("looking_glass", "/etc/nftables.d/looking-glass-web.nft"),
+    ("route_servers", "/opt/caribix-lg/lib/caribix_lg/birdc.py"),
 ]
 
 

@@ -2,16 +2,22 @@
 # remote command (tasks/install.yml runs it with python3 -c): the host's
 # Python, whether the venv holds the pinned wheels, nginx's version, and
 # the files a rerun would otherwise check one task at a time.
-# argv: home birdc ixf_export self_signed_certificate pin...
+# argv[1]: JSON {home, birdc, ixf_export, self_signed_certificate, pins,
+# user, key}.
 import glob
+import grp
+import hashlib
 import json
 import os
 import platform
+import pwd
 import re
+import stat
 import subprocess
 import sys
 
-home, birdc, ixf_export, self_signed, *pins = sys.argv[1:]
+asked = json.loads(sys.argv[1])
+home, pins = asked["home"], asked["pins"]
 
 
 def canonical(name):
@@ -37,16 +43,76 @@ except OSError:
 nginx_version = re.findall(r"nginx/([0-9.]+)", nginx)
 
 try:
-    with open(ixf_export, encoding="utf-8") as published:
+    with open(asked["ixf_export"], encoding="utf-8") as published:
         ixf_published = published.read()
 except OSError:
     ixf_published = ""
+
+def account(name):
+    """The service user as the user module would set it, or None."""
+    try:
+        user = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return {"home": user.pw_dir, "shell": user.pw_shell, "group": grp.getgrgid(user.pw_gid).gr_name,
+            "groups": sorted(g.gr_name for g in grp.getgrall() if name in g.gr_mem)}
+
+
+def group_exists(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def file_state(path):
+    """A secret file's digest and attributes (never its content), or None."""
+    try:
+        info = os.stat(path)
+        with open(path, "rb") as secret:
+            digest = hashlib.sha256(secret.read()).hexdigest()
+    except OSError:
+        return None
+    return {"sha256": digest, "owner": pwd.getpwuid(info.st_uid).pw_name, "group": grp.getgrgid(info.st_gid).gr_name,
+            "mode": "%04o" % stat.S_IMODE(info.st_mode)}
+
 
 def link_target(path):
     try:
         return os.readlink(path)
     except OSError:
         return ""
+
+
+def account(name):
+    """The service user as the user module would set it, or None."""
+    try:
+        user = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return {"home": user.pw_dir, "shell": user.pw_shell, "group": grp.getgrgid(user.pw_gid).gr_name,
+            "groups": sorted(g.gr_name for g in grp.getgrall() if name in g.gr_mem)}
+
+
+def group_exists(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def file_state(path):
+    """A secret file's digest and attributes (never its content), or None."""
+    try:
+        info = os.stat(path)
+        with open(path, "rb") as secret:
+            digest = hashlib.sha256(secret.read()).hexdigest()
+    except OSError:
+        return None
+    return {"sha256": digest, "owner": pwd.getpwuid(info.st_uid).pw_name, "group": grp.getgrgid(info.st_gid).gr_name,
+            "mode": "%04o" % stat.S_IMODE(info.st_mode)}
 
 
 def link_target(path):
@@ -61,9 +127,12 @@ print(json.dumps({
     "venv_versions": venv_versions,
     "missing_wheels": missing,
     "nginx_version": nginx_version[0] if nginx_version else "",
-    "birdc": os.access(birdc, os.X_OK),
+    "birdc": os.access(asked["birdc"], os.X_OK),
+    "user": account(asked["user"]),
+    "group_exists": group_exists(asked["user"]),
+    "key": file_state(asked["key"]),
     "ixf_published": ixf_published,
-    "self_signed_certificate": os.path.exists(self_signed),
+    "self_signed_certificate": os.path.exists(asked["self_signed_certificate"]),
     "nginx_enabled_sites": {name: link_target("/etc/nginx/sites-enabled/" + name)
                             for name in ("caribix-lg.conf", "caribix-lg-backend.conf")},
     "nginx_default_site": os.path.lexists("/etc/nginx/sites-enabled/default"),

@@ -166,6 +166,49 @@ def test_metrics_command_writes_the_file_atomically(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["caribix_fabric.prom", "counters.json"]
 
 
+TUNNELS = [
+    {"switch": "sxm-sw1", "link": "sxm-sbh-telem", "port": "swp7", "remote_island": "saint-barthelemy",
+     "remote_switch": "sbh-sw1", "local_vtep": "203.0.113.250", "remote_vtep": "203.0.113.251"},
+    {"switch": "sxm-sw1", "link": "sxm-other", "port": "swp9", "remote_island": "anguilla",
+     "remote_switch": "axa-sw1", "local_vtep": "203.0.113.250", "remote_vtep": "203.0.113.252"},
+]
+
+
+def test_the_tunnels_are_probed_at_once_from_their_local_endpoint(monkeypatch, tmp_path):
+    """All probes start before any is waited for (a cut link costs its timeout
+    once), each from the tunnel's own endpoint; the far end's answer is the
+    ping's exit status. Only the switch's ping is stood in for here: the
+    lab_bridge scenario cuts a real underlay."""
+    started, waited = [], []
+
+    class Ping:
+        def __init__(self, argv, **_kwargs):
+            started.append(argv)
+            self.remote = argv[-1]
+
+        def wait(self):
+            waited.append(len(started))
+            return 0 if self.remote == "203.0.113.251" else 1
+
+    monkeypatch.setattr(fabric_linux.subprocess, "Popen", Ping)
+    assert fabric_linux.probe_tunnels(TUNNELS) == [True, False]
+    assert waited == [2, 2]
+    assert started[0] == fabric_linux.PING + ["-I", "203.0.113.250", "203.0.113.251"]
+
+    counter_map = tmp_path / "counters.json"
+    counter_map.write_text("{}")
+    tunnels = tmp_path / "tunnels.json"
+    tunnels.write_text(json.dumps(TUNNELS))
+    monkeypatch.setattr(fabric_linux, "_run_json", lambda argv: {})
+    out = tmp_path / "caribix_fabric.prom"
+    assert fabric_linux.main(["metrics", str(counter_map), str(out), "--tunnels", str(tunnels)]) == 0
+    text = out.read_text()
+    assert ('caribix_fabric_inter_island_link_up{switch="sxm-sw1",link="sxm-sbh-telem",port="swp7",'
+            'remote_island="saint-barthelemy",remote_switch="sbh-sw1"} 1') in text
+    assert 'link="sxm-other",port="swp9",remote_island="anguilla",remote_switch="axa-sw1"} 0' in text
+    assert text.count("# TYPE caribix_fabric_inter_island_link_up gauge") == 1
+
+
 class FakeSwitch:
     """subprocess.run for `sync`: the nft table is loaded or not, and every
     command is recorded; the bridge converges once the plan has run."""

@@ -9,13 +9,22 @@ Every pair of islands joined by a `bridged` inter-island link (from
 inventories/*/group_vars/all/inter_island.yml) whose two labs are running:
 each member of one pings each member of the other, IPv4 and IPv6, across
 both switches' port security and the VXLAN tunnel between them. At least
-one such pair must be running. (That an unbridged link carries nothing
+one such pair must be running.
+
+Then the bridge is cut: one switch's cable to the underlay goes down on
+this machine, as a cut cable would. Traffic across it stops, traffic
+inside each island goes on, and both switches report the link down
+(caribix_fabric_inter_island_link_up, which the monitoring's
+CaribixInterIslandLinkDown alert fires on) within a minute; mended, the
+link reports up again and members reach across it. (That an unbridged link carries nothing
 is proven by the fabric_whitebox scenario, which has all three islands.)
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +83,74 @@ def test_members_reach_each_other_across_a_bridged_link(family):
                     assert ping(lab.member_container(left, member["asn"]), str(other[family])), (
                         f"{left} AS{member['asn']} cannot reach {right} AS{other['asn']} at {other[family]}"
                     )
+
+
+LINK_METRICS = "/var/lib/prometheus/node-exporter/caribix_fabric.prom"
+
+
+def bridged_link(island: str, remote: str) -> dict:
+    return next(l for l in island_data(island)[1] if l["bridged"] and l["remote_island"] == remote)
+
+
+def link_up(island: str, remote: str) -> int | None:
+    """What the island's switch last exported for its bridged link to remote (None: not yet)."""
+    link = bridged_link(island, remote)
+    text = subprocess.run(["docker", "exec", lab.host_container(link["local_switch"]), "cat", LINK_METRICS],
+                          capture_output=True, text=True).stdout
+    found = re.search(r'caribix_fabric_inter_island_link_up\{[^}]*link="%s"[^}]*\} ([01])' % re.escape(link["name"]), text)
+    return int(found.group(1)) if found else None
+
+
+def wait_for(condition, seconds: float) -> float | None:
+    """Seconds until condition() held, or None if it did not within seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(1)
+    return None
+
+
+def underlay_cable(container: str) -> str:
+    """This machine's end of the container's underlay interface: the veth
+    Docker plugged into the underlay bridge."""
+    address = subprocess.run(["docker", "exec", container, "ip", "-o", "-4", "addr", "show", "to", lab.UNDERLAY_SUBNET],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert address, f"{container} has no address on the underlay {lab.UNDERLAY_SUBNET}"
+    peer_index = subprocess.run(["docker", "exec", container, "cat", f"/sys/class/net/{address[1]}/iflink"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    for interface in Path("/sys/class/net").iterdir():
+        if (interface / "ifindex").read_text().strip() == peer_index:
+            return interface.name
+    raise AssertionError(f"no interface of this machine is the underlay end of {container}'s {address[1]}")
+
+
+def pairs_reach(left: str, right: str) -> list[bool]:
+    """Whether each member of left pings the first member of right (IPv4)."""
+    target = island_data(right)[0][0]
+    return [ping(lab.member_container(left, m["asn"]), str(target["ipv4"])) for m in island_data(left)[0]
+            if m["asn"] != target["asn"]]
+
+
+def test_a_cut_bridge_stops_only_the_traffic_across_it():
+    pairs = running_bridged_pairs()
+    if not pairs:
+        pytest.fail("no two labs joined by a bridged link are running")
+    a, b = pairs[0]
+    assert wait_for(lambda: link_up(a, b) == 1 and link_up(b, a) == 1, 60) is not None, (
+        f"the switches do not report the {a}-{b} link up: {link_up(a, b)}, {link_up(b, a)}")
+    cable = underlay_cable(lab.host_container(bridged_link(a, b)["local_switch"]))
+    subprocess.run(["ip", "link", "set", cable, "down"], check=True)
+    try:
+        took = wait_for(lambda: link_up(a, b) == 0 and link_up(b, a) == 0, 60)
+        assert took is not None, f"60 s after the cut the switches report {link_up(a, b)} ({a}) and {link_up(b, a)} ({b})"
+        print(f"both switches reported the cut after {took:.0f} s")
+        assert not any(pairs_reach(a, b)) and not any(pairs_reach(b, a)), "traffic still crosses the cut link"
+        for island in (a, b):
+            assert all(pairs_reach(island, island)), f"members of {island} no longer reach each other inside the island"
+    finally:
+        subprocess.run(["ip", "link", "set", cable, "up"], check=True)
+    took = wait_for(lambda: link_up(a, b) == 1 and link_up(b, a) == 1, 60)
+    assert took is not None, f"60 s after the repair the switches report {link_up(a, b)} ({a}) and {link_up(b, a)} ({b})"
+    assert wait_for(lambda: all(pairs_reach(a, b)) and all(pairs_reach(b, a)), 30) is not None, (
+        "members do not reach across the mended link")

@@ -14,7 +14,8 @@ idempotence both rest on that). ``sync`` is what the role runs: the
 port-security policy loaded when asked to or when its table is missing,
 then ``apply``, and one JSON line saying what it did (``--dry-run``: what
 it would do). ``metrics`` turns nftables' named counters
-into node_exporter textfile metrics.
+into node_exporter textfile metrics and, with ``--tunnels``, says whether
+each inter-island tunnel's far end answers over the underlay.
 
 Desired state::
 
@@ -43,6 +44,10 @@ METRIC = "caribix_port_security_dropped_packets_total"
 METRIC_BYTES = "caribix_port_security_dropped_bytes_total"
 METRIC_LAST_RUN = "caribix_port_security_exporter_last_run_timestamp_seconds"
 METRIC_PORT_ATTACHED = "caribix_fabric_port_attached"
+METRIC_LINK_UP = "caribix_fabric_inter_island_link_up"
+# A link is down when three echo requests in a row, 0.2 s apart, get no
+# answer within a second: one lost packet is not a cut cable.
+PING = ["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1"]
 # Per bridge port: no learning (static MACs only), no flooding of unknown
 # unicast; broadcast and multicast still flood (ARP and ND need them; the
 # nftables policy limits what remains).
@@ -233,6 +238,30 @@ def render_metrics(nft_json: dict[str, Any], counter_map: dict[str, dict[str, st
     return "\n".join(lines + byte_lines + tail) + "\n"
 
 
+def probe_tunnels(tunnels: list[dict[str, str]]) -> list[bool]:
+    """Whether each tunnel's remote endpoint answers from the local one,
+    all probed at once (a cut link costs its timeout once, not per link)."""
+    probes = [
+        subprocess.Popen(PING + ["-I", tunnel["local_vtep"], tunnel["remote_vtep"]],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for tunnel in tunnels
+    ]
+    return [probe.wait() == 0 for probe in probes]
+
+
+def render_tunnel_metrics(tunnels: list[dict[str, str]], up: list[bool]) -> str:
+    """node_exporter textfile lines: 1 per tunnel whose far end answers, else 0."""
+    lines = [
+        f"# HELP {METRIC_LINK_UP} Whether the far end of an inter-island link's tunnel answers over the underlay.",
+        f"# TYPE {METRIC_LINK_UP} gauge",
+    ]
+    for tunnel, answered in zip(tunnels, up):
+        text = ",".join(f'{key}="{_escape(tunnel[key])}"'
+                        for key in ("switch", "link", "port", "remote_island", "remote_switch"))
+        lines.append(f"{METRIC_LINK_UP}{{{text}}} {int(answered)}")
+    return "\n".join(lines) + "\n"
+
+
 def _escape(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -284,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     met.add_argument("counter_map", help="JSON: counter name -> {switch, port, member, reason}")
     met.add_argument("output", help="the .prom file to write")
     met.add_argument("--table", default="caribix_fabric")
+    met.add_argument("--tunnels", help="JSON: the inter-island tunnels to probe (their links and endpoints)")
     args = parser.parse_args(argv)
 
     if args.command == "metrics":
@@ -293,7 +323,12 @@ def main(argv: list[str] | None = None) -> int:
             nft_json = _run_json(["nft", "-j", "list", "counters", "table", "bridge", args.table])
         except subprocess.CalledProcessError:
             nft_json = {}  # no table loaded: every counter reads as missing
-        write_atomically(args.output, render_metrics(nft_json or {}, counter_map, time.time()))
+        text = render_metrics(nft_json or {}, counter_map, time.time())
+        if args.tunnels:
+            with open(args.tunnels, encoding="utf-8") as handle:
+                tunnels = json.load(handle)
+            text += render_tunnel_metrics(tunnels, probe_tunnels(tunnels))
+        write_atomically(args.output, text)
         return 0
 
     with open(args.desired, encoding="utf-8") as handle:

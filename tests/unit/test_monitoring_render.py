@@ -76,3 +76,20 @@ def test_targets_cover_the_island(rendered):
     assert targets["island"] == island
     assert targets["bird"] and targets["icmp"] and targets["node"]
 
+
+
+def test_the_input_check_knows_every_alert_duration():
+    """An inventory that sets monitoring_alert_for must set every key; the
+    role's check lists them (vars/main.yml), and the list is the defaults'."""
+    role = ROOT / "roles" / "monitoring"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())["monitoring_alert_for"]
+    checked = yaml.safe_load((role / "vars" / "main.yml").read_text())["monitoring_alert_for_keys"]
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
+    documented = specs["argument_specs"]["main"]["options"]["monitoring_alert_for"]["default"]
+    assert checked == list(defaults) == list(documented)
+    for override in ROOT.glob("molecule/*/inventories/*/group_vars/*/*.yml"):
+        if "monitoring_alert_for:" not in override.read_text():
+            continue  # vault files among them: not for yaml.safe_load
+        data = yaml.safe_load(override.read_text()) or {}
+        if isinstance(data, dict) and "monitoring_alert_for" in data:
+            assert set(data["monitoring_alert_for"]) == set(checked), override

@@ -12,22 +12,25 @@ both switches' port security and the VXLAN tunnel between them. At least
 one such pair must be running.
 
 Then the bridge is cut: one switch's cable to the underlay goes down on
-this machine, as a cut cable would. Traffic across it stops, traffic
-inside each island goes on, and both switches report the link down
-(caribix_fabric_inter_island_link_up, which the monitoring's
-CaribixInterIslandLinkDown alert fires on) within a minute; mended, the
-link reports up again and members reach across it. (That an unbridged link carries nothing
+this machine, as a cut cable would. Traffic across it stops; inside each
+island, members still reach each other and no route-server session is
+reset; within a minute both switches report the link down
+(caribix_fabric_inter_island_link_up) and each island's Prometheus fires
+CaribixInterIslandLinkDown naming the link. Mended, the link reports up,
+the alerts clear and members reach across it again. (That an unbridged link carries nothing
 is proven by the fabric_whitebox scenario, which has all three islands.)
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from caribix import lab
@@ -132,25 +135,66 @@ def pairs_reach(left: str, right: str) -> list[bool]:
             if m["asn"] != target["asn"]]
 
 
+def lab_hosts(island: str, group: str) -> list[dict]:
+    """The island's lab hosts of one group, as scripts/lab.sh planned them."""
+    plan = json.loads((REPO / "build" / "lab" / island / "plan.json").read_text())
+    return [host for host in plan["hosts"] if group in host["groups"]]
+
+
+def sessions_since(island: str) -> dict[str, dict[str, str]]:
+    """Per route server, when each established member session came up."""
+    since = {}
+    for rs in lab_hosts(island, "route_servers"):
+        out = subprocess.run(["docker", "exec", rs["container"], "birdc", "-r", "show", "protocols"],
+                             capture_output=True, text=True).stdout
+        since[rs["name"]] = {name: row["since"] for name, row in lab.parse_bgp_protocols(out).items()
+                             if row["state"] == "up" and row["info"].startswith("Established")}
+    return since
+
+
+def link_alerts(island: str, remote: str) -> list[dict]:
+    """The island's firing CaribixInterIslandLinkDown alerts for its bridged link to remote."""
+    link = bridged_link(island, remote)["name"]
+    firing = []
+    for mon in lab_hosts(island, "monitoring"):
+        alerts = requests.get(f"http://{mon['management_ipv4']}:9090/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        firing += [a for a in alerts if a["labels"]["alertname"] == "CaribixInterIslandLinkDown"
+                   and a["labels"].get("link") == link and a["state"] == "firing"]
+    return firing
+
+
 def test_a_cut_bridge_stops_only_the_traffic_across_it():
     pairs = running_bridged_pairs()
     if not pairs:
         pytest.fail("no two labs joined by a bridged link are running")
     a, b = pairs[0]
+    for island in (a, b):
+        assert lab_hosts(island, "route_servers") and lab_hosts(island, "monitoring"), f"{island}'s lab has no route servers or monitoring"
     assert wait_for(lambda: link_up(a, b) == 1 and link_up(b, a) == 1, 60) is not None, (
         f"the switches do not report the {a}-{b} link up: {link_up(a, b)}, {link_up(b, a)}")
+    assert wait_for(lambda: not link_alerts(a, b) and not link_alerts(b, a), 90) is not None, "the link alert fires before the cut"
+    sessions = {island: sessions_since(island) for island in (a, b)}
+    assert all(all(rs.values()) for rs in sessions.values()), f"a route server has no established session: {sessions}"
     cable = underlay_cable(lab.host_container(bridged_link(a, b)["local_switch"]))
     subprocess.run(["ip", "link", "set", cable, "down"], check=True)
     try:
         took = wait_for(lambda: link_up(a, b) == 0 and link_up(b, a) == 0, 60)
         assert took is not None, f"60 s after the cut the switches report {link_up(a, b)} ({a}) and {link_up(b, a)} ({b})"
         print(f"both switches reported the cut after {took:.0f} s")
+        alerted = wait_for(lambda: link_alerts(a, b) and link_alerts(b, a), 60 - took)
+        assert alerted is not None, f"a minute after the cut: {a} alerts {link_alerts(a, b)}, {b} alerts {link_alerts(b, a)}"
+        print(f"both islands' Prometheus fired CaribixInterIslandLinkDown {took + alerted:.0f} s after the cut")
         assert not any(pairs_reach(a, b)) and not any(pairs_reach(b, a)), "traffic still crosses the cut link"
         for island in (a, b):
             assert all(pairs_reach(island, island)), f"members of {island} no longer reach each other inside the island"
+            assert sessions_since(island) == sessions[island], f"{island}: a route-server session was reset by the cut"
     finally:
         subprocess.run(["ip", "link", "set", cable, "up"], check=True)
     took = wait_for(lambda: link_up(a, b) == 1 and link_up(b, a) == 1, 60)
     assert took is not None, f"60 s after the repair the switches report {link_up(a, b)} ({a}) and {link_up(b, a)} ({b})"
     assert wait_for(lambda: all(pairs_reach(a, b)) and all(pairs_reach(b, a)), 30) is not None, (
         "members do not reach across the mended link")
+    cleared = wait_for(lambda: not link_alerts(a, b) and not link_alerts(b, a), 60)
+    assert cleared is not None, "the link alert still fires a minute after the repair"
+    for island in (a, b):
+        assert sessions_since(island) == sessions[island], f"{island}: a route-server session was reset by the repair"

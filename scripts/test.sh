@@ -14,7 +14,7 @@
 # per-role scenarios in front.
 # Measured on the 2-core machine (docs/performance.md, "The suite's
 # time"): each stage takes about 1.5x its time alone; the whole suite took
-# 35 min on 7 Dec 2026 (81 min one stage at a time on 1 Dec). The lab
+# 34 min on 7 Dec 2026 (81 min one stage at a time on 1 Dec). The lab
 # lane's output goes to artifacts/lane-lab.log and is printed at the end.
 set -uo pipefail
 

@@ -165,14 +165,15 @@ def site_values(args: argparse.Namespace, inventories: Path) -> dict[str, Any]:
 
 
 def hosts_of(hosts_file: Path) -> list[str]:
-    """Every host name in a YAML inventory file."""
+    """Every host name in a YAML inventory file, once (a host may be in several groups)."""
     names: list[str] = []
 
     def walk(group: Any) -> None:
         if not isinstance(group, dict):
             return
         for host in (group.get("hosts") or {}):
-            names.append(str(host))
+            if str(host) not in names:
+                names.append(str(host))
         for child in (group.get("children") or {}).values():
             walk(child)
 

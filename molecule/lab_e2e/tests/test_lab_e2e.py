@@ -25,6 +25,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from functools import lru_cache
@@ -348,12 +349,16 @@ def test_invalid_routes_are_filtered_with_their_reason_visible_in_the_looking_gl
                 )
 
 
-def lab_sh(*args: str, env: dict | None = None) -> str:
+def lab_sh(*args: str, env: dict | None = None, netns: str | None = None, check: bool = True) -> str:
+    """scripts/lab.sh, as an engineer runs it (netns: from that network namespace, the cut-off controller)."""
     result = subprocess.run(
-        ["bash", "scripts/lab.sh", *args], cwd=REPO, capture_output=True, text=True, timeout=1800,
-        env={**CLEAN_ENV, **(env or {})},
+        [*(["ip", "netns", "exec", netns] if netns else []), "bash", "scripts/lab.sh", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=1800, env={**CLEAN_ENV, **(env or {})},
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    elif result.returncode == 0:
+        pytest.fail(f"lab.sh {' '.join(args)} succeeded: {result.stdout[-3000:]}")
     return result.stdout + result.stderr
 
 
@@ -466,10 +471,10 @@ def newcomer_member() -> dict:
     return newcomer
 
 
-def member_change(extra: Path | None) -> int:
+def member_change(extra: Path | None, netns: str | None = None, env: dict | None = None) -> int:
     """`lab.sh member` (playbooks/members.yml): seconds from the command to
     every session Established, as lab.sh records it."""
-    lab_sh("member", ISLAND, env={"CARIBIX_LAB_EXTRA_VARS": str(extra)} if extra else {})
+    lab_sh("member", ISLAND, env={**({"CARIBIX_LAB_EXTRA_VARS": str(extra)} if extra else {}), **(env or {})}, netns=netns)
     last = (STATE / "timings.txt").read_text().splitlines()[-1].split()
     assert last[1] == "member-change", last
     return int(last[2])
@@ -561,3 +566,151 @@ def test_a_rerun_puts_back_a_managed_file_changed_on_a_host():
     assert changed_tasks(run.stdout) >= len(DRIFTED_FILES)
     for (container, path), original in originals.items():
         assert dexec(container, "cat", path) == original, f"{container}:{path} was not put back"
+
+
+# ---------------------------------------------------------------- the island cut off
+# The island's internet is gone: its hosts reach nothing outside the lab's
+# networks, and the controller runs in a network namespace whose only route
+# leads to the management LAN (no PyPI, no Debian mirror, no DNS). What a
+# deploy needs must then come from the island: the package cache on the
+# monitoring host (filled by the deploys before), the controller's
+# wheelhouse, the base image, the snapshots (docs/operations.md).
+CUT_NETNS = "caribix-cut-off"
+CUT_TABLE = "caribix_lab_cut_off"
+CUT_HOST_SIDE, CUT_NS_SIDE = "cutoff-host", "cutoff-ns"
+CUT_HOST_ADDRESS, CUT_NS_ADDRESS = "198.51.100.249", "198.51.100.250"
+LAB_UNDERLAY = "203.0.113.248/29"  # scripts/lab.sh's
+# SSH's control sockets of the cut-off runs: a master connection started in
+# the namespace dies with it, and must not be reused by a later run.
+CUT_CONTROL_DIR = STATE / "cut-off-ssh"
+PACKAGE_CACHE_DIR = "/var/cache/apt-cacher-ng"
+OFFLINE_FILE = "/etc/apt-cacher-ng/zz-caribix-offline.conf"
+
+
+def cut_the_island_off() -> None:
+    management = json.loads((STATE / "plan.json").read_text())["subnet"]
+    ruleset = f"""
+table inet {CUT_TABLE} {{
+  chain cut_forward {{
+    type filter hook forward priority -10; policy accept;
+    ip saddr {{ {management}, {LAB_UNDERLAY} }} ip daddr != {{ {management}, {LAB_UNDERLAY}, {CUT_NS_ADDRESS} }} drop
+  }}
+  chain controller_source {{
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr {CUT_NS_ADDRESS} ip daddr {management} masquerade
+  }}
+}}
+"""
+    subprocess.run(["nft", "-f", "-"], input=ruleset, text=True, check=True)
+    for command in (
+        ["ip", "netns", "add", CUT_NETNS],
+        ["ip", "link", "add", CUT_HOST_SIDE, "type", "veth", "peer", "name", CUT_NS_SIDE, "netns", CUT_NETNS],
+        ["ip", "addr", "add", f"{CUT_HOST_ADDRESS}/30", "dev", CUT_HOST_SIDE],
+        ["ip", "link", "set", CUT_HOST_SIDE, "up"],
+        ["ip", "-n", CUT_NETNS, "addr", "add", f"{CUT_NS_ADDRESS}/30", "dev", CUT_NS_SIDE],
+        ["ip", "-n", CUT_NETNS, "link", "set", CUT_NS_SIDE, "up"],
+        ["ip", "-n", CUT_NETNS, "link", "set", "lo", "up"],
+        ["ip", "-n", CUT_NETNS, "route", "add", management, "via", CUT_HOST_ADDRESS],
+        # Docker forwards nothing into its networks from elsewhere by default.
+        ["iptables", "-I", "DOCKER-USER", "-i", CUT_HOST_SIDE, "-j", "ACCEPT"],
+        ["iptables", "-I", "DOCKER-USER", "-o", CUT_HOST_SIDE, "-j", "ACCEPT"],
+    ):
+        subprocess.run(command, check=True, capture_output=True, text=True)
+
+
+def mend_the_cut() -> None:
+    for command in (
+        ["pkill", "-f", str(CUT_CONTROL_DIR)],
+        ["iptables", "-D", "DOCKER-USER", "-i", CUT_HOST_SIDE, "-j", "ACCEPT"],
+        ["iptables", "-D", "DOCKER-USER", "-o", CUT_HOST_SIDE, "-j", "ACCEPT"],
+        ["ip", "link", "del", CUT_HOST_SIDE],
+        ["ip", "netns", "del", CUT_NETNS],
+        ["nft", "delete", "table", "inet", CUT_TABLE],
+    ):
+        subprocess.run(command, check=False, capture_output=True)
+
+
+def reaches_the_mirror(container: str | None) -> bool:
+    """A TCP connection to Debian's mirror, from a host or from the cut-off controller."""
+    probe = "import socket; socket.create_connection(('deb.debian.org', 80), 5)"
+    argv = ["docker", "exec", container, "timeout", "15", "python3", "-c", probe] if container \
+        else ["ip", "netns", "exec", CUT_NETNS, "timeout", "15", sys.executable, "-c", probe]
+    return subprocess.run(argv, capture_output=True, check=False).returncode == 0
+
+
+def cached_files(cache: lab.LabHost, pattern: str) -> list[str]:
+    return dexec(cache.container, "find", PACKAGE_CACHE_DIR, "-name", pattern, "-type", "f").split()
+
+
+def test_an_island_cut_off_from_the_internet_changes_members_and_rebuilds_a_route_server():
+    cache = plan().group("package_caches")[0]
+    rebuilt = plan().group("route_servers")[-1]
+    assert reaches_the_mirror(rebuilt.container), "the lab's hosts do not reach Debian's mirror before the cut"
+    newcomer = newcomer_member()
+    added = newcomer["members"][-1]
+    extra = STATE / "newcomer.json"
+    extra.write_text(json.dumps(newcomer))
+    CUT_CONTROL_DIR.mkdir(parents=True, exist_ok=True)
+    cut_off = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(CUT_CONTROL_DIR)}
+    cut_the_island_off()
+    try:
+        assert not reaches_the_mirror(rebuilt.container), "a host still reaches Debian's mirror"
+        assert not reaches_the_mirror(None), "the cut-off controller still reaches Debian's mirror"
+        pypi = subprocess.run(["ip", "netns", "exec", CUT_NETNS, str(REPO / ".venv/bin/pip"), "download", "--no-deps",
+                               "--no-cache-dir", "--timeout", "3", "--retries", "0", "-d", str(STATE / "pypi-probe"),
+                               "six==1.16.0"], capture_output=True, text=True, check=False)
+        assert pypi.returncode != 0, "the cut-off controller still downloads from PyPI"
+
+        # (a) A member change needs nothing from outside.
+        took = member_change(extra, netns=CUT_NETNS, env=cut_off)
+        print(f"cut off: member change (AS{added['asn']} added) in {took} s")
+        for rs in plan().group("route_servers"):
+            up = [n for n, r in bgp_rows(rs.container).items()
+                  if n.startswith(f"AS{added['asn']}_") and r["info"].startswith("Established")]
+            assert len(up) == 2, f"{rs.name}: AS{added['asn']} sessions not Established while cut off"
+
+        # (b) A route server rebuilt from the bare base image. First with a
+        # package the island does not hold: the deploy stops before any
+        # host is touched and names it.
+        sh("docker", "rm", "-f", rebuilt.container)
+        stayrtr = cached_files(cache, "stayrtr_*.deb")
+        assert stayrtr, f"the package cache on {cache.name} never got stayrtr"
+        dexec(cache.container, "sh", "-c", "mkdir -p /root/caribix-aside && mv " + " ".join(stayrtr) + " /root/caribix-aside/")
+        rebuild = {"CARIBIX_LAB_LIMIT": rebuilt.name, "CARIBIX_LAB_EXTRA_VARS": str(extra), **cut_off}
+        try:
+            refused = lab_sh("up", ISLAND, env=rebuild, netns=CUT_NETNS, check=False)
+        finally:
+            for path in stayrtr:
+                dexec(cache.container, "mv", f"/root/caribix-aside/{Path(path).name}", path)
+        assert "The island is cut off" in refused and "Nothing was changed on any host" in refused, refused[-3000:]
+        assert re.search(rf"{rebuilt.name} needs stayrtr_\S+\.deb \(package stayrtr\), not in the package cache {cache.name}",
+                         refused), refused[-3000:]
+        assert changed_tasks(refused) == 0
+        assert dexec(rebuilt.container, "dpkg-query", "-W", "-f", "${Status}", "bird2", check=False) == "", \
+            f"{rebuilt.name} got BIRD although the deploy was refused"
+
+        # With everything on the island, the same rebuild succeeds (lab.sh
+        # waits for every member's sessions on every route server).
+        started = time.monotonic()
+        lab_sh("up", ISLAND, env=rebuild, netns=CUT_NETNS)
+        print(f"cut off: {rebuilt.name} rebuilt from the base image in {time.monotonic() - started:.0f} s")
+        assert dexec(cache.container, "cat", OFFLINE_FILE).count("Offlinemode: 1") == 1
+        proxy = dexec(rebuilt.container, "cat", "/etc/apt/apt.conf.d/80caribix-package-cache")
+        assert f"http://{cache.management_ipv4}:3142/" in proxy
+        served = dexec(cache.container, "sh", "-c", "cat /var/log/apt-cacher-ng/apt-cacher.log")
+        assert re.search(rf"\|O\|\d+\|{re.escape(rebuilt.management_ipv4)}\|\S*bird2_", served), \
+            f"{cache.name} did not serve bird2 to {rebuilt.name}"
+        # The same member sessions as the route server that stayed, the newcomer's among them.
+        sessions = {rs.name: {n for n, r in bgp_rows(rs.container).items()
+                              if re.match(r"AS\d+_\d+$", n) and r["info"].startswith("Established")}
+                    for rs in plan().group("route_servers")}
+        assert sessions[rebuilt.name] == sessions[plan().group("route_servers")[0].name], sessions
+        assert len([n for n in sessions[rebuilt.name] if n.startswith(f"AS{added['asn']}_")]) == 2, sessions
+    finally:
+        mend_the_cut()
+    # Online again: the next deploy's check finds the mirrors and the cache
+    # fetches again.
+    run = ansible("playbooks/island_supplies.yml", "--limit", rebuilt.name, program="ansible-playbook")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert dexec(cache.container, "test", "-e", OFFLINE_FILE, check=False) == "" and \
+        sh("docker", "exec", cache.container, "test", "-e", OFFLINE_FILE, check=False).returncode == 1

@@ -108,7 +108,8 @@ def test_an_unreachable_first_route_server_leaves_the_second_untouched(tmp_path)
             host_vars.write(f"ansible_host: 127.0.0.1\nansible_port: {port}\n")
     run = subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/route_servers.yml",
-         "-e", "route_server_connect_timeout=3", "-e", "validate_inventory_enabled=false"],
+         "-e", "route_server_connect_timeout=3", "-e", "validate_inventory_enabled=false",
+         "-e", "island_supplies_enabled=false"],
         cwd=ROOT, env=ENV, capture_output=True, text=True, check=False,
     )
     assert run.returncode != 0

@@ -88,6 +88,8 @@ def test_the_ansible_role_renders_the_golden_file(tmp_path, island, switch, plat
             f"switch_platform={platform}",
             "-e",
             f"fabric_vendor_build_dir={tmp_path}",
+            "-e",
+            "island_supplies_enabled=false",
         ],
         cwd=repo,
         capture_output=True,

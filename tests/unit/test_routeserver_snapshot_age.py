@@ -56,6 +56,8 @@ def test_production_island_with_stale_snapshot_stops_before_any_route_server(tmp
             # Production data may not use documentation ranges, and tests
             # must: the island validation is not what is tested here.
             "-e", "validate_inventory_enabled=false",
+            # No host answers here: the island's package cache is not asked.
+            "-e", "island_supplies_enabled=false",
         ],
         cwd=ROOT, capture_output=True, text=True, check=False,
         env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},

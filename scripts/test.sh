@@ -13,7 +13,7 @@
 # background, and lint, unit tests and the per-role scenarios in front.
 # Measured on the 2-core machine (docs/performance.md, "The suite's
 # time"): each stage takes about 1.5x its time alone; the whole suite took
-# 34 min on 7 Dec 2026 (81 min one stage at a time on 1 Dec). The lab
+# 35 min on 7 Dec 2026 (81 min one stage at a time on 1 Dec). The lab
 # lane's output goes to artifacts/lane-lab.log and is printed at the end.
 set -uo pipefail
 
@@ -92,9 +92,9 @@ if [ "${CARIBIX_SCENARIOS:-all}" != none ]; then
   else
     scenarios=$CARIBIX_SCENARIOS
   fi
-  # The labs alone fill their lane (7 Dec 2026: about 30 min with the
-  # cut-off island, against about 26 for lint, unit tests and the role
-  # scenarios, route_server among them).
+  # The labs alone fill their lane (7 Dec 2026: 35 min with the cut-off
+  # island, against 32 for lint, unit tests and the role scenarios,
+  # route_server among them).
   for scenario in $scenarios; do
     case $scenario in
       lab_*) lab_scenarios="$lab_scenarios $scenario" ;;

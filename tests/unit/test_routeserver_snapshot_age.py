@@ -48,8 +48,9 @@ def _production_copy_of_guadeloupe(tmp_path: Path, snapshot_age_h: float) -> tup
     return inventory, snapshot
 
 
-# site.yml builds the route servers' configurations before base and the
-# fabric: a stale snapshot touches no host at all.
+# Both playbooks build the route servers' configurations before anything
+# reaches a host (site.yml before base and the fabric, both before the
+# package cache is asked): a stale snapshot touches no host at all.
 @pytest.mark.parametrize("playbook", ["route_servers.yml", "site.yml"])
 def test_production_island_with_stale_snapshot_stops_before_any_host(tmp_path, playbook):
     inventory, snapshot = _production_copy_of_guadeloupe(tmp_path, snapshot_age_h=200)
@@ -60,8 +61,6 @@ def test_production_island_with_stale_snapshot_stops_before_any_host(tmp_path, p
             # Production data may not use documentation ranges, and tests
             # must: the island validation is not what is tested here.
             "-e", "validate_inventory_enabled=false",
-            # No host answers here: the island's package cache is not asked.
-            "-e", "island_supplies_enabled=false",
         ],
         cwd=ROOT, capture_output=True, text=True, check=False,
         env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
